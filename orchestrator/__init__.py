@@ -1,0 +1,3 @@
+"""smlocal: Amazon SageMaker Automatic Model Tuning on your own machine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,59 @@
+"""Settings with their sources: flags > environment > defaults.
+
+Account quotas (spec §6) default to the AWS defaults and can be raised locally, because on AWS
+they are raisable too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 4577
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "123456789012"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("SMLOCAL_HOME", Path.home() / ".smlocal"))
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """Account-level limits; AWS defaults (spec §6, C17)."""
+
+    max_parallel_training_jobs: int = 10
+    max_training_jobs: int = 750
+    max_training_jobs_random: int = 10_000
+    max_concurrent_tuning_jobs: int = 100
+    max_grid_combinations: int = 750
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = field(default_factory=default_state_dir)
+    region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION))
+    account_id: str = DEFAULT_ACCOUNT
+    quotas: Quotas = field(default_factory=Quotas)
+    # SIGTERM → SIGKILL grace on stop and on MaxRuntimeInSeconds (120 s on AWS, spec §3.1 R3).
+    stop_grace_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("SMLOCAL_STOP_GRACE_SECONDS", "120"))
+    )
+    # Default MaxNumberOfTrainingJobs for non-Grid strategies when omitted (spec Q1).
+    default_max_training_jobs: int = 100
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "smlocal.db"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.state_dir / "jobs"
+
+    @property
+    def s3_dir(self) -> Path:
+        return self.state_dir / "s3"
+
+    def arn(self, resource: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{resource}/{name}"
