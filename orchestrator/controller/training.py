@@ -1,0 +1,304 @@
+"""Training jobs: request → stored document → backend launch; backend events → stored state.
+
+`TrainingService` is the `JobSink` of the backend. It owns every status transition of a
+training job (spec §3.1): InProgress/Starting → Downloading → Training → Uploading →
+Completed | Failed | Stopped (Stopped or MaxRuntimeExceeded), with `SecondaryStatusTransitions`,
+times, `FinalMetricDataList` and `FailureReason` filled from what really happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.clock import Clock
+from orchestrator.config import Settings
+from orchestrator.errors import ResourceNotFound, ValidationError
+from orchestrator.metrics.parser import MetricParser
+from orchestrator.runner.base import Backend, Channel, JobOutcome, JobSpec, LogLine
+from orchestrator.status import SecondaryStatus, TrainingJobStatus, training_is_terminal
+from orchestrator.storage.db import Doc, Store
+
+log = logging.getLogger(__name__)
+
+# Status messages as the real service words them (spec §3.1, [OBS] SDK log lines).
+_MESSAGES = {
+    SecondaryStatus.Starting: "Launching requested ML instances",
+    SecondaryStatus.Downloading: "Downloading input data",
+    SecondaryStatus.Training: "Training image download completed. Training in progress.",
+    SecondaryStatus.Uploading: "Uploading generated training model",
+    SecondaryStatus.Completed: "Training job completed",
+    SecondaryStatus.Failed: "Training job failed",
+    SecondaryStatus.Stopping: "Stopping the training job",
+    SecondaryStatus.Stopped: "The job was stopped",
+    SecondaryStatus.MaxRuntimeExceeded: "Job stopped because max run time exceeded",
+}
+FAILURE_REASON_MAX = 1024
+DEFAULT_MAX_RUNTIME = 86_400  # StoppingCondition default, spec §2.7
+
+
+def model_artifact_uri(output_path: str, job_name: str) -> str:
+    """`<S3OutputPath without trailing '/'>/<job>/output/model.tar.gz` (spec §2.8, §9.6)."""
+    return f"{output_path.rstrip('/')}/{job_name}/output/model.tar.gz"
+
+
+def channel_from_request(ch: dict[str, Any], default_mode: str) -> Channel:
+    s3 = ch["DataSource"]["S3DataSource"]
+    return Channel(
+        name=ch["ChannelName"],
+        s3_uri=s3["S3Uri"],
+        input_mode=ch.get("InputMode") or default_mode,
+        distribution=s3.get("S3DataDistributionType", "FullyReplicated"),
+        content_type=ch.get("ContentType"),
+        record_wrapper=ch.get("RecordWrapperType"),
+        compression=ch.get("CompressionType"),
+        s3_data_type=s3.get("S3DataType", "S3Prefix"),
+    )
+
+
+def spec_from_doc(doc: Doc, settings: Settings) -> JobSpec:
+    algo = doc["AlgorithmSpecification"]
+    res = doc.get("ResourceConfig") or {}
+    ckpt = doc.get("CheckpointConfig") or {}
+    labels = {"smlocal.tuning-job": doc["_TuningJobName"]} if doc.get("_TuningJobName") else {}
+    return JobSpec(
+        name=doc["TrainingJobName"],
+        arn=doc["TrainingJobArn"],
+        image=algo["TrainingImage"],
+        hyperparameters=dict(doc.get("HyperParameters") or {}),
+        environment=dict(doc.get("Environment") or {}),
+        channels=tuple(
+            channel_from_request(c, algo.get("TrainingInputMode", "File"))
+            for c in doc.get("InputDataConfig") or []
+        ),
+        output_s3_path=doc["OutputDataConfig"]["S3OutputPath"],
+        instance_type=res.get("InstanceType", "ml.m5.large"),
+        instance_count=max(1, int(res.get("InstanceCount", 1))),
+        volume_size_gb=int(res.get("VolumeSizeInGB", 30)),
+        max_runtime_seconds=int(doc["StoppingCondition"].get("MaxRuntimeInSeconds",
+                                                               DEFAULT_MAX_RUNTIME)),
+        metric_definitions=tuple(algo.get("MetricDefinitions") or ()),
+        entrypoint=tuple(algo["ContainerEntrypoint"]) if algo.get("ContainerEntrypoint") else None,
+        arguments=tuple(algo["ContainerArguments"]) if algo.get("ContainerArguments") else None,
+        output_compression=doc["OutputDataConfig"].get("CompressionType", "GZIP"),
+        checkpoint_s3_uri=ckpt.get("S3Uri"),
+        checkpoint_local_path=ckpt.get("LocalPath") or "/opt/ml/checkpoints",
+        network_isolation=bool(doc.get("EnableNetworkIsolation")),
+        max_retry_attempts=int((doc.get("RetryStrategy") or {}).get("MaximumRetryAttempts", 0)),
+        region=settings.region,
+        labels=labels,
+    )
+
+
+def _transition(doc: Doc, status: str, now: float, message: str | None = None) -> None:
+    """Append a secondary status transition; close the previous one (spec §3.1 R6)."""
+    transitions = doc.setdefault("SecondaryStatusTransitions", [])
+    if transitions and transitions[-1]["Status"] == status:
+        return
+    if transitions and "EndTime" not in transitions[-1]:
+        transitions[-1]["EndTime"] = now
+    entry = {"Status": status, "StartTime": now}
+    msg = message or _MESSAGES.get(SecondaryStatus(status))
+    if msg:
+        entry["StatusMessage"] = msg
+    transitions.append(entry)
+    doc["SecondaryStatus"] = status
+    doc["LastModifiedTime"] = now
+
+
+class TrainingService:
+    """Create/describe/stop training jobs and receive backend events (`JobSink`)."""
+
+    def __init__(self, store: Store, backend: Backend, settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.backend = backend
+        self.settings = settings
+        self.clock = clock
+        self.logs_dir = settings.state_dir / "logs"
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._parsers: dict[str, MetricParser] = {}
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[str], None]] = []
+
+    # -- requests --------------------------------------------------------------------------
+    def create(self, request: dict[str, Any], *, internal: dict[str, Any] | None = None,
+               tags: list[dict[str, str]] | None = None) -> Doc:
+        """Store the job (InProgress/Starting), then hand it to the backend."""
+        now = self.clock.now()
+        name = request["TrainingJobName"]
+        doc: Doc = {k: v for k, v in request.items() if k != "Tags"}
+        doc.setdefault("HyperParameters", {})
+        stopping = dict(doc.get("StoppingCondition") or {})
+        stopping.setdefault("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
+        doc.update(
+            TrainingJobArn=self.settings.arn("training-job", name),
+            TrainingJobStatus=TrainingJobStatus.InProgress.value,
+            StoppingCondition=stopping,
+            CreationTime=now,
+            LastModifiedTime=now,
+            ModelArtifacts={"S3ModelArtifacts": model_artifact_uri(
+                doc["OutputDataConfig"]["S3OutputPath"], name)},
+        )
+        doc.update(internal or {})
+        _transition(doc, SecondaryStatus.Starting.value, now)
+        self.store.insert_training_job(doc, tuning_job=doc.get("_TuningJobName"))
+        all_tags = list(tags or []) + list(request.get("Tags") or [])
+        if all_tags:
+            self.store.add_tags(doc["TrainingJobArn"], all_tags)
+        self.backend.launch(spec_from_doc(doc, self.settings), self)
+        return doc
+
+    def describe(self, name: str) -> Doc:
+        doc = self.store.get_training_job(name)
+        if doc is None:
+            # The real service answers ValidationException here, not ResourceNotFound (§9.1).
+            raise ValidationError("Requested resource not found.")
+        return doc
+
+    def stop(self, name: str, cause: str = "user") -> None:
+        doc = self.store.get_training_job(name)
+        if doc is None:
+            raise ResourceNotFound(f"Requested resource not found: training job {name}.")
+        status = doc["TrainingJobStatus"]
+        if status != TrainingJobStatus.InProgress:
+            raise ValidationError(
+                f"The request was rejected because the training job is in status {status}."
+            )
+
+        def mutate(d: Doc) -> None:
+            if d["TrainingJobStatus"] != TrainingJobStatus.InProgress:
+                return
+            d["TrainingJobStatus"] = TrainingJobStatus.Stopping.value
+            d["_StopCause"] = cause
+            _transition(d, SecondaryStatus.Stopping.value, self.clock.now())
+
+        self.store.update_training_job(name, mutate)
+        self.backend.stop(name, "stopped")
+
+    def recover(self) -> list[str]:
+        """After a restart: hand every unfinished job back to the backend to re-adopt."""
+        docs = self.store.list_training_jobs(
+            statuses=[TrainingJobStatus.InProgress.value, TrainingJobStatus.Stopping.value]
+        )
+        if not docs:
+            return []
+        specs = [spec_from_doc(d, self.settings) for d in docs]
+        offsets = {d["TrainingJobName"]: self.store.log_offset(d["TrainingJobName"]) for d in docs}
+        self.backend.recover(specs, self, offsets)
+        for d in docs:
+            if d["TrainingJobStatus"] == TrainingJobStatus.Stopping:
+                self.backend.stop(d["TrainingJobName"], "stopped")
+        return [d["TrainingJobName"] for d in docs]
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    # -- JobSink ---------------------------------------------------------------------------
+    def secondary_status(self, job_name: str, status: str, message: str) -> None:
+        now = self.clock.now()
+
+        def mutate(d: Doc) -> None:
+            if training_is_terminal(d["TrainingJobStatus"]):
+                return
+            if d["TrainingJobStatus"] == TrainingJobStatus.Stopping and status != "Uploading":
+                return  # keep showing Stopping; uploads during a stop are still reported
+            _transition(d, status, now, message or None)
+            if status == SecondaryStatus.Training and "TrainingStartTime" not in d:
+                d["TrainingStartTime"] = now
+
+        self.store.update_training_job(job_name, mutate)
+
+    def logs(self, job_name: str, lines: list[LogLine]) -> None:
+        if not lines:
+            return
+        parser = self._parser(job_name)
+        with open(self.log_path(job_name), "a", encoding="utf-8", errors="replace") as f:
+            for line in lines:
+                prefix = "" if line.host == "algo-1" else f"[{line.host}] "
+                f.write(f"{prefix}{line.text}\n")
+        # Metrics come from algo-1 only: duplicates across nodes would distort early stopping
+        # and Hyperband (spec §3.2 M5).
+        samples = [s for line in lines if line.host == "algo-1" for s in parser.parse(line)]
+        if samples:
+            self.store.add_metrics(job_name, [(s.name, s.value, s.timestamp) for s in samples])
+
+            def mutate(d: Doc) -> None:
+                final = {m["MetricName"]: m for m in d.get("FinalMetricDataList", [])}
+                for s in samples:  # last value of each metric wins (spec §3.1 R8)
+                    final[s.name] = {"MetricName": s.name, "Value": s.value,
+                                     "Timestamp": s.timestamp}
+                d["FinalMetricDataList"] = list(final.values())
+
+            self.store.update_training_job(job_name, mutate)
+        self.store.set_log_offset(job_name, max(line.timestamp for line in lines))
+        if samples:
+            self._notify(job_name)
+
+    def finished(self, job_name: str, outcome: JobOutcome) -> None:
+        now = self.clock.now()
+        self.store.update_training_job(job_name, lambda d: self._finish(d, outcome, now))
+        with self._lock:
+            self._parsers.pop(job_name.lower(), None)
+        self._notify(job_name)
+
+    # -- internals -------------------------------------------------------------------------
+    def _finish(self, d: Doc, outcome: JobOutcome, now: float) -> None:
+        if training_is_terminal(d["TrainingJobStatus"]):
+            return
+        kind = outcome.kind
+        if kind == "completed":
+            status, secondary = TrainingJobStatus.Completed, SecondaryStatus.Completed
+        elif kind == "stopped":
+            status, secondary = TrainingJobStatus.Stopped, SecondaryStatus.Stopped
+        elif kind == "max_runtime":
+            status, secondary = TrainingJobStatus.Stopped, SecondaryStatus.MaxRuntimeExceeded
+        else:
+            status, secondary = TrainingJobStatus.Failed, SecondaryStatus.Failed
+            d["FailureReason"] = _failure_reason(outcome)
+            d["_FailureKind"] = "internal" if kind == "internal_error" else "algorithm"
+        d["TrainingJobStatus"] = status.value
+        _transition(d, secondary.value, now)
+        d["SecondaryStatusTransitions"][-1]["EndTime"] = now
+        start = outcome.training_start or d.get("TrainingStartTime")
+        if start is not None:
+            end = outcome.training_end or now
+            d["TrainingStartTime"] = start
+            d["TrainingEndTime"] = end
+            seconds = max(1, math.ceil(end - start))  # ≥ 1 (spec §3.1 R5)
+            d["TrainingTimeInSeconds"] = seconds
+            d["BillableTimeInSeconds"] = seconds
+
+    def _parser(self, job_name: str) -> MetricParser:
+        key = job_name.lower()
+        with self._lock:
+            parser = self._parsers.get(key)
+            if parser is None:
+                doc = self.store.get_training_job(job_name) or {}
+                defs = (doc.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+                parser = self._parsers[key] = MetricParser(defs)
+            return parser
+
+    def _notify(self, job_name: str) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(job_name)
+            except Exception:  # a listener bug must not break the backend's thread
+                log.exception("training-job listener failed")
+
+
+def _failure_reason(outcome: JobOutcome) -> str:
+    """`AlgorithmError: <failure file>` or `AlgorithmError: Exit Code: n` (spec §3.1 R2)."""
+    if outcome.kind == "internal_error":
+        text = f"InternalServerError: {outcome.failure_reason or 'the job could not be run'}"
+    elif outcome.failure_reason:
+        text = f"AlgorithmError: {outcome.failure_reason}"
+    elif outcome.oom_killed:
+        text = (f"AlgorithmError: the container ran out of memory and was killed (OOMKilled, "
+                f"exit code {outcome.exit_code}); choose a larger InstanceType or use less memory")
+    else:
+        text = f"AlgorithmError: Exit Code: {outcome.exit_code}"
+    return text[:FAILURE_REASON_MAX]
