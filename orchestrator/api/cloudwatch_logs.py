@@ -1,0 +1,65 @@
+"""CloudWatch Logs (AWS JSON 1.1, `X-Amz-Target: Logs_20140328.<Operation>`) on the same port.
+
+Wire only: decode, hand to `service.handle(operation, request)`, encode; domain errors become
+`{"__type", "message"}` envelopes. With `AWS_ENDPOINT_URL` pointing at smlocal, the SageMaker
+SDK's log tailing (`Estimator.fit()`, `Estimator.logs()`) reads training-job logs from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from werkzeug.wrappers import Request
+
+from orchestrator.api import protocol
+from orchestrator.errors import SmlocalError
+
+log = logging.getLogger("smlocal.api")
+
+TARGET_PREFIX = "Logs_20140328."
+MAX_BODY_BYTES = 64 * 1024  # the reads' requests are a few hundred bytes
+
+
+class LogsService(Protocol):
+    supported_operations: frozenset[str]
+
+    def handle(self, operation: str, request: dict) -> dict: ...
+
+
+def is_logs_request(environ: dict) -> bool:
+    return environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX)
+
+
+class LogsEndpoint:
+    def __init__(self, service: LogsService) -> None:
+        self._service = service
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request_id = str(uuid.uuid4())
+        headers = [("Content-Type", protocol.CONTENT_TYPE), ("x-amzn-RequestId", request_id)]
+        try:
+            status, payload = 200, self._handle(environ)
+        except SmlocalError as err:
+            status, payload = err.status, protocol.error_body(err)
+            headers.append(("X-Amzn-ErrorType", err.code))
+        except Exception:  # a bug, not bad input
+            log.exception("internal error in %s", environ.get("HTTP_X_AMZ_TARGET"))
+            status = 500
+            payload = {"__type": "ServiceUnavailableException",
+                       "message": f"Internal error (request {request_id})"}
+        body = protocol.encode(payload)
+        reason = "OK" if status == 200 else "Error"
+        start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _handle(self, environ: dict) -> dict[str, Any]:
+        operation = environ["HTTP_X_AMZ_TARGET"][len(TARGET_PREFIX):]
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise protocol.WireError("MethodNotAllowed", "Requests must use POST /.", status=405)
+        request = Request(environ)
+        request.max_content_length = MAX_BODY_BYTES
+        body = protocol.decode_body(request.get_data(cache=False))
+        return self._service.handle(operation, body)
