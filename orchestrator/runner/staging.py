@@ -1,0 +1,288 @@
+"""S3 ↔ host folders: channel download, checkpoint restore/sync, artifact upload (spec §3.1 R4, §5).
+
+Runs in the backend (never in the container), against our S3 endpoint with dummy credentials.
+Errors become `StagingError`; `retryable` says whether RetryStrategy may try again (R7).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orchestrator.runner.base import Channel
+
+DUMMY_CREDENTIALS = {"aws_access_key_id": "smlocal", "aws_secret_access_key": "smlocal"}
+_DOWNLOAD_WORKERS = 8
+_CHUNK = 1024 * 1024
+
+
+class StagingError(Exception):
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class StopRequested(Exception):
+    """Raised inside staging when the job was asked to stop."""
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise StagingError(f"not an S3 URI: {uri!r}", retryable=False)
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def relative_key(key: str, prefix: str) -> str:
+    """Key relative to the channel prefix; a URI naming one object keeps its base name."""
+    rel = key[len(prefix) :].lstrip("/")
+    return rel or key.rsplit("/", 1)[-1]
+
+
+def shard(keys: list[str], host_index: int, host_count: int) -> list[str]:
+    """ShardedByS3Key: objects in key order, dealt round-robin to the hosts."""
+    return sorted(keys)[host_index::host_count]
+
+
+def artifact_prefix(output_s3_path: str, job_name: str) -> str:
+    """`<S3OutputPath without trailing '/'>/<job>/output` (spec §2.8)."""
+    return f"{output_s3_path.rstrip('/')}/{job_name}/output"
+
+
+class S3Stager:
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def client(self, region: str):
+        with self._lock:
+            if region not in self._clients:
+                self._clients[region] = boto3.session.Session().client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    region_name=region,
+                    config=Config(
+                        s3={"addressing_style": "path"},
+                        retries={"max_attempts": 3, "mode": "standard"},
+                        max_pool_connections=32,
+                    ),
+                    **DUMMY_CREDENTIALS,
+                )
+            return self._clients[region]
+
+    # ---- download -------------------------------------------------------------------------
+
+    def list_keys(self, uri: str, region: str) -> list[str]:
+        bucket, prefix = split_s3_uri(uri)
+        keys: list[str] = []
+        try:
+            paginator = self.client(region).get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(
+                    o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/")
+                )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                raise StagingError(_no_objects(uri, region), retryable=False) from exc
+            raise StagingError(f"listing {uri} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StagingError(f"listing {uri} failed: {exc}") from exc
+        return keys
+
+    def download_channel(
+        self,
+        channel: Channel,
+        destinations: list[Path],
+        region: str,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        """Every object of the channel into each host's channel folder (sharded if asked)."""
+        bucket, prefix = split_s3_uri(channel.s3_uri)
+        if channel.s3_data_type == "ManifestFile":
+            pairs = self._manifest_pairs(channel.s3_uri, region)
+        elif channel.s3_data_type == "S3Prefix":
+            pairs = [
+                (bucket, key, relative_key(key, prefix))
+                for key in self.list_keys(channel.s3_uri, region)
+            ]
+        else:
+            raise StagingError(
+                f"S3DataType {channel.s3_data_type} of channel {channel.name} is not supported "
+                "locally (use S3Prefix or ManifestFile)",
+                retryable=False,
+            )
+        if not pairs:
+            raise StagingError(_no_objects(channel.s3_uri, region), retryable=False)
+        count = len(destinations)
+        jobs: list[tuple[str, str, Path]] = []
+        if channel.distribution == "ShardedByS3Key" and count > 1:
+            by_key = {key: (b, rel) for b, key, rel in pairs}
+            for index, dest in enumerate(destinations):
+                for key in shard(list(by_key), index, count):
+                    b, rel = by_key[key]
+                    jobs.append((b, key, dest / rel))
+            self._download_all(jobs, region, should_stop)
+            return
+        first = destinations[0]
+        self._download_all([(b, key, first / rel) for b, key, rel in pairs], region, should_stop)
+        for dest in destinations[1:]:  # replicas: one download, local copies
+            _copy_tree(first, dest, link=channel.input_mode == "FastFile")
+
+    def restore_checkpoints(
+        self, uri: str, destinations: list[Path], region: str, should_stop: Callable[[], bool]
+    ) -> None:
+        """Checkpoints under `uri` into every host's checkpoint folder (none is fine)."""
+        bucket, prefix = split_s3_uri(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        try:
+            keys = self.list_keys(f"s3://{bucket}/{prefix}", region)
+        except StagingError as exc:
+            if not exc.retryable:  # no bucket: nothing to restore
+                return
+            raise
+        jobs = [(bucket, key, destinations[0] / key[len(prefix) :]) for key in keys]
+        self._download_all(jobs, region, should_stop)
+        for dest in destinations[1:]:
+            _copy_tree(destinations[0], dest)
+
+    def _manifest_pairs(self, uri: str, region: str) -> list[tuple[str, str, str]]:
+        bucket, key = split_s3_uri(uri)
+        try:
+            body = self.client(region).get_object(Bucket=bucket, Key=key)["Body"].read()
+            manifest = json.loads(body)
+            base_bucket, base_prefix = split_s3_uri(manifest[0]["prefix"])
+            return [(base_bucket, base_prefix + rel, rel) for rel in manifest[1:]]
+        except (ClientError, BotoCoreError) as exc:
+            raise StagingError(f"reading manifest {uri} failed: {exc}") from exc
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise StagingError(
+                f"manifest {uri} is not a SageMaker manifest "
+                '([{"prefix": "s3://..."}, "relative/key", ...]): ' + str(exc),
+                retryable=False,
+            ) from exc
+
+    def _download_all(
+        self, jobs: list[tuple[str, str, Path]], region: str, should_stop: Callable[[], bool]
+    ) -> None:
+        client = self.client(region)
+
+        def fetch(job: tuple[str, str, Path]) -> None:
+            if should_stop():
+                raise StopRequested()
+            bucket, key, dest = job
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                body = client.get_object(Bucket=bucket, Key=key)["Body"]
+                with open(dest, "wb") as handle:
+                    for chunk in iter(lambda: body.read(_CHUNK), b""):
+                        handle.write(chunk)
+            except (ClientError, BotoCoreError) as exc:
+                raise StagingError(f"downloading s3://{bucket}/{key} failed: {exc}") from exc
+
+        if len(jobs) <= 1:
+            for job in jobs:
+                fetch(job)
+            return
+        with ThreadPoolExecutor(max_workers=_DOWNLOAD_WORKERS) as pool:
+            for future in [pool.submit(fetch, job) for job in jobs]:
+                future.result()
+
+    # ---- upload ---------------------------------------------------------------------------
+
+    def upload_tar(self, sources: list[Path], uri: str, region: str, scratch: Path) -> None:
+        """tar.gz of the merged trees (first source wins on equal paths), entries at the root."""
+        bucket, key = split_s3_uri(uri)
+        scratch.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(suffix=".tar.gz", dir=scratch)
+        os.close(fd)
+        try:
+            with tarfile.open(name, "w:gz", compresslevel=6) as tar:
+                for path, arcname in _merged_files(sources):
+                    tar.add(path, arcname=arcname, recursive=False)
+            self._upload_file(Path(name), bucket, key, region)
+        finally:
+            os.unlink(name)
+
+    def upload_files(self, sources: list[Path], uri_prefix: str, region: str) -> None:
+        """Every file as its own object under `uri_prefix/` (CompressionType NONE)."""
+        bucket, prefix = split_s3_uri(uri_prefix.rstrip("/") + "/")
+        for path, rel in _merged_files(sources, files_only=True):
+            self._upload_file(path, bucket, prefix + rel, region)
+
+    def sync_checkpoints(self, sources: list[Path], uri: str, region: str) -> None:
+        """Local checkpoint files → `uri` uncompressed; objects deleted locally are deleted."""
+        bucket, prefix = split_s3_uri(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        client = self.client(region)
+        local = dict((prefix + rel, path) for path, rel in _merged_files(sources, files_only=True))
+        remote = set(self.list_keys(f"s3://{bucket}/{prefix}", region))
+        for key, path in local.items():
+            self._upload_file(path, bucket, key, region)
+        stale = sorted(remote - set(local))
+        try:
+            for start in range(0, len(stale), 1000):
+                batch = [{"Key": k} for k in stale[start : start + 1000]]
+                client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        except (ClientError, BotoCoreError) as exc:
+            raise StagingError(f"deleting stale checkpoints under {uri} failed: {exc}") from exc
+
+    def _upload_file(self, path: Path, bucket: str, key: str, region: str) -> None:
+        try:
+            self.client(region).upload_file(str(path), bucket, key)
+        except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
+            raise StagingError(f"uploading s3://{bucket}/{key} failed: {exc}") from exc
+
+
+def _no_objects(uri: str, region: str) -> str:
+    # The real service's wording for an empty or missing channel prefix.
+    return (
+        f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
+        f"Please ensure that the bucket exists in the selected region ({region}) and that "
+        "objects exist under that S3 prefix."
+    )
+
+
+def _merged_files(sources: Iterable[Path], *, files_only: bool = False):
+    """(path, relative name) over several trees, first tree winning; sorted for stable tars."""
+    seen: set[str] = set()
+    for source in sources:
+        if not source.is_dir():
+            continue
+        for root, dirs, files in os.walk(source):
+            dirs.sort()
+            rel_root = os.path.relpath(root, source)
+            names = sorted(files) if files_only else sorted(files) + dirs
+            for name in names:
+                rel = name if rel_root == "." else f"{rel_root}/{name}"
+                if rel in seen:
+                    continue
+                seen.add(rel)
+                yield Path(root) / name, rel
+
+
+def _copy_tree(source: Path, dest: Path, *, link: bool = False) -> None:
+    """Replicate a downloaded tree for another host. Hard links only for read-only data:
+    each instance must be free to modify its own copy, as on separate machines."""
+    for path, rel in _merged_files([source], files_only=True):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if link:
+            try:
+                os.link(path, target)
+                continue
+            except OSError:
+                pass
+        shutil.copy2(path, target)

@@ -1,0 +1,240 @@
+"""Fixtures for the Docker backend tests: a moto S3 that containers can reach, a backend with
+a private label prefix, a recording sink, and helpers around the contract probe image."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from orchestrator.runner.base import JobOutcome, JobSpec, LogLine
+from orchestrator.runner.containers import DockerOps
+from orchestrator.runner.docker import DockerBackend
+
+REGION = "us-east-1"
+GRACE = 1.0  # SIGTERM → SIGKILL in tests (120 s on AWS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class S3Server:
+    url: str  # from this process
+    container_url: str  # from containers (bridge gateway)
+    gateway: str
+    port: int
+    client: object
+
+    def bucket(self) -> str:
+        name = f"b-{uuid.uuid4().hex[:12]}"
+        self.client.create_bucket(Bucket=name)
+        return name
+
+    def put(self, bucket: str, key: str, body: bytes = b"data") -> None:
+        self.client.put_object(Bucket=bucket, Key=key, Body=body)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def tar_members(self, bucket: str, key: str) -> dict[str, bytes]:
+        body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+@pytest.fixture(scope="session")
+def s3_server(docker_client) -> Iterator[S3Server]:
+    """moto S3 on all interfaces, so containers reach it through the bridge gateway."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
+    server.start()
+    gateway = DockerOps(docker_client).bridge_gateway()
+    url = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    yield S3Server(url, f"http://{gateway}:{port}", gateway, port, client)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def probe_image(smlocal_image) -> str:
+    return smlocal_image("probe")
+
+
+@dataclass
+class RecordingSink:
+    statuses: list[tuple[str, str, str]] = field(default_factory=list)
+    lines: list[LogLine] = field(default_factory=list)
+    outcomes: dict[str, JobOutcome] = field(default_factory=dict)
+    finished_calls: list[str] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def secondary_status(self, job_name: str, status: str, message: str) -> None:
+        with self._cond:
+            self.statuses.append((job_name, status, message))
+            self._cond.notify_all()
+
+    def logs(self, job_name: str, lines: list[LogLine]) -> None:
+        with self._cond:
+            self.lines.extend(lines)
+            self._cond.notify_all()
+
+    def finished(self, job_name: str, outcome: JobOutcome) -> None:
+        with self._cond:
+            self.finished_calls.append(job_name)
+            self.outcomes[job_name] = outcome
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}; statuses={self.statuses}")
+                self._cond.wait(left)
+
+    def outcome(self, job: str, timeout: float = 60.0) -> JobOutcome:
+        return self.wait_for(lambda: self.outcomes.get(job), timeout, f"{job} to finish")
+
+    def wait_line(self, text: str, timeout: float = 30.0) -> LogLine:
+        return self.wait_for(
+            lambda: next((ln for ln in self.lines if text in ln.text), None), timeout, repr(text)
+        )
+
+    def status_list(self, job: str) -> list[str]:
+        return [s for j, s, _m in self.statuses if j == job]
+
+    def texts(self, host: str | None = None) -> list[str]:
+        return [ln.text for ln in self.lines if host is None or ln.host == host]
+
+    def report(self, host: str = "algo-1") -> dict:
+        for line in self.lines:
+            if line.host == host and line.text.startswith("PROBE_REPORT "):
+                return json.loads(line.text[len("PROBE_REPORT ") :])
+        raise AssertionError(f"no PROBE_REPORT from {host}: {self.texts(host)[:20]}")
+
+
+@dataclass
+class Env:
+    backend: DockerBackend
+    sink: RecordingSink
+    s3: S3Server
+    bucket: str
+    image: str
+    prefix: str
+    work_dir: Path
+    docker: object
+
+    def spec(self, name: str | None = None, **overrides) -> JobSpec:
+        name = name or f"job-{uuid.uuid4().hex[:10]}"
+        base = dict(
+            name=name,
+            arn=f"arn:aws:sagemaker:{REGION}:123456789012:training-job/{name}",
+            image=self.image,
+            hyperparameters={},
+            environment={},
+            channels=(),
+            output_s3_path=f"s3://{self.bucket}/out/",
+            instance_type="ml.m5.large",
+            max_runtime_seconds=300,
+        )
+        base.update(overrides)
+        return JobSpec(**base)
+
+    def run(self, spec: JobSpec, timeout: float = 60.0) -> JobOutcome:
+        self.backend.launch(spec, self.sink)
+        return self.sink.outcome(spec.name, timeout)
+
+    def model_key(self, spec: JobSpec, name: str = "model.tar.gz") -> str:
+        return f"out/{spec.name}/output/{name}"
+
+    def leftovers(self, job: str) -> tuple[list, list]:
+        containers = self.docker.api.containers(
+            all=True, filters={"label": f"{self.prefix}.job={job}"}
+        )
+        networks = self.docker.api.networks(names=[f"{self.prefix}-{job}"])
+        return containers, networks
+
+    def wait_cleaned(
+        self, job: str, backend: DockerBackend | None = None, timeout: float = 30.0
+    ) -> None:
+        """Clean-up runs right after `finished`: wait for containers, network and host
+        folders to be gone and for the backend to forget the job."""
+        backend = backend or self.backend
+        deadline = time.monotonic() + timeout
+        while True:
+            state = (
+                self.leftovers(job),
+                (self.work_dir / job / "hosts").exists(),
+                job in backend.running_jobs(),
+            )
+            if state == (([], []), False, False):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{job} not cleaned up: {state}")
+            time.sleep(0.02)
+
+    def new_backend(self, **kwargs) -> DockerBackend:
+        return DockerBackend(
+            self.work_dir,
+            kwargs.pop("s3_url", self.s3.url),
+            self.s3.container_url,
+            stop_grace_seconds=kwargs.pop("stop_grace_seconds", GRACE),
+            label_prefix=self.prefix,
+            **kwargs,
+        )
+
+
+@pytest.fixture
+def env(tmp_path, s3_server, probe_image, docker_client) -> Iterator[Env]:
+    prefix = f"smlocal-test-{uuid.uuid4().hex[:8]}"
+    work_dir = tmp_path / "jobs"
+    backend = DockerBackend(
+        work_dir,
+        s3_server.url,
+        s3_server.container_url,
+        stop_grace_seconds=GRACE,
+        label_prefix=prefix,
+    )
+    environment = Env(
+        backend,
+        RecordingSink(),
+        s3_server,
+        s3_server.bucket(),
+        probe_image,
+        prefix,
+        work_dir,
+        docker_client,
+    )
+    yield environment
+    environment.backend.close()
+    api = docker_client.api
+    for container in api.containers(all=True, filters={"label": f"{prefix}.job"}):
+        api.remove_container(container["Id"], force=True)
+    for network in api.networks(filters={"label": f"{prefix}.job"}):
+        api.remove_network(network["Id"])

@@ -1,0 +1,192 @@
+"""How training jobs end on Docker: exit codes, failure files, OOM, timeouts, stops, retries
+(spec §3.1 R1–R4, R7)."""
+
+# Fixtures are imported from runner_fixtures; pytest passes them as arguments.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from orchestrator.runner.base import Channel
+from orchestrator.runner.resources import GIB, HostCapacity
+from tests.integration.runner_fixtures import GRACE, env, probe_image, s3_server  # noqa: F401
+
+pytestmark = pytest.mark.docker
+
+
+def test_failure_file_becomes_the_failure_reason(env) -> None:
+    spec = env.spec(
+        hyperparameters={"exit_code": "3", "failure_message": "Bad input: " + "x" * 2000}
+    )
+    outcome = env.run(spec)
+    assert outcome.kind == "failed" and outcome.exit_code == 3
+    assert outcome.failure_reason == ("Bad input: " + "x" * 2000)[:1024]
+    assert not outcome.oom_killed
+    # Nothing was written, so nothing is uploaded for a failed job.
+    assert not outcome.model_uploaded
+    assert env.s3.keys(env.bucket, f"out/{spec.name}/") == []
+    assert env.sink.status_list(spec.name) == ["Starting", "Training"]
+    env.wait_cleaned(spec.name)
+
+
+def test_exit_code_without_failure_file(env) -> None:
+    outcome = env.run(env.spec(hyperparameters={"exit_code": "2"}))
+    assert (outcome.kind, outcome.exit_code, outcome.failure_reason) == ("failed", 2, None)
+
+
+def test_failed_job_uploads_what_it_wrote(env) -> None:
+    spec = env.spec(hyperparameters={"exit_code": "1", "model_files": "partial.bin"})
+    outcome = env.run(spec)
+    assert outcome.kind == "failed" and outcome.model_uploaded
+    assert env.s3.keys(env.bucket, f"out/{spec.name}/") == [env.model_key(spec)]
+
+
+def test_out_of_memory_is_reported(env) -> None:
+    small = env.new_backend(host_capacity=HostCapacity(cpus=2, memory_bytes=GIB // 4))
+    try:
+        spec = env.spec(hyperparameters={"allocate_mb": "600"})
+        small.launch(spec, env.sink)
+        outcome = env.sink.outcome(spec.name)
+    finally:
+        small.close()
+    assert outcome.kind == "failed" and outcome.oom_killed, outcome
+    assert outcome.exit_code == 137
+    assert "PROBE_ALLOCATED" not in " ".join(env.sink.texts())
+    log = small.log_path(spec.name).read_text()
+    assert "[smlocal] ml.m5.large has 8 GiB of memory" in log  # the cap is explained
+
+
+def test_max_runtime_stops_the_job_and_uploads_the_model(env) -> None:
+    spec = env.spec(
+        hyperparameters={"model_files": "early.bin", "sleep_seconds": "60"},
+        max_runtime_seconds=1,
+    )
+    outcome = env.run(spec, timeout=30)
+    assert outcome.kind == "max_runtime" and outcome.model_uploaded
+    assert outcome.exit_code == 143  # the probe saved its model on SIGTERM and exited
+    assert set(env.s3.tar_members(env.bucket, env.model_key(spec))) == {"early.bin", "sigterm.txt"}
+    assert env.s3.keys(env.bucket, env.model_key(spec, "output.tar.gz"))
+    assert 1.0 <= outcome.training_end - outcome.training_start < 20
+    assert env.sink.status_list(spec.name)[-2:] == ["Stopping", "Uploading"]
+    env.wait_cleaned(spec.name)
+
+
+def test_stop_sends_sigterm_and_uploads_artifacts(env) -> None:
+    spec = env.spec(hyperparameters={"sleep_seconds": "60", "model_files": "m.bin"})
+    env.backend.launch(spec, env.sink)
+    env.sink.wait_line("PROBE_SLEEPING")
+    env.backend.stop(spec.name)
+    outcome = env.sink.outcome(spec.name, timeout=30)
+    assert outcome.kind == "stopped" and outcome.model_uploaded
+    assert "PROBE_SIGTERM_SAVED" in env.sink.texts()
+    assert set(env.s3.tar_members(env.bucket, env.model_key(spec))) == {"m.bin", "sigterm.txt"}
+    env.backend.stop(spec.name)  # finished jobs are ignored
+    assert env.sink.finished_calls == [spec.name]
+
+
+def test_a_container_ignoring_sigterm_is_killed_after_the_grace_period(env) -> None:
+    spec = env.spec(hyperparameters={"sleep_seconds": "60", "ignore_sigterm_seconds": "60"})
+    env.backend.launch(spec, env.sink)
+    env.sink.wait_line("PROBE_SLEEPING")
+    stopped_at = time.time()
+    env.backend.stop(spec.name)
+    outcome = env.sink.outcome(spec.name, timeout=30)
+    assert outcome.kind == "stopped" and outcome.exit_code == 137  # SIGKILL
+    assert "PROBE_SIGTERM" in env.sink.texts()
+    assert "PROBE_SIGTERM_SAVED" not in env.sink.texts()
+    assert outcome.training_end - stopped_at >= GRACE
+
+
+def test_missing_image_is_an_internal_error_after_retries(env) -> None:
+    spec = env.spec(image="smlocal/no-such-image:latest", max_retry_attempts=2)
+    outcome = env.run(spec)
+    assert outcome.kind == "internal_error"
+    assert outcome.failure_reason == (
+        "image smlocal/no-such-image:latest not found locally; build it or docker pull it"
+    )
+    assert env.sink.status_list(spec.name) == ["Starting"] * 3  # first try + 2 retries
+    env.wait_cleaned(spec.name)
+
+
+def test_algorithm_errors_are_never_retried(env) -> None:
+    spec = env.spec(hyperparameters={"exit_code": "1"}, max_retry_attempts=3)
+    assert env.run(spec).kind == "failed"
+    assert env.sink.status_list(spec.name).count("Starting") == 1
+
+
+def test_missing_input_data_is_a_client_error_without_retries(env) -> None:
+    spec = env.spec(
+        channels=(Channel("train", f"s3://{env.bucket}/nothing-here/"),), max_retry_attempts=2
+    )
+    outcome = env.run(spec)
+    assert outcome.kind == "internal_error"
+    assert outcome.failure_reason.startswith("ClientError: No S3 objects found under S3 URL")
+    assert env.sink.status_list(spec.name) == ["Starting", "Downloading"]
+
+
+def test_unreachable_s3_is_retried(env) -> None:
+    backend = env.new_backend(s3_url="http://127.0.0.1:9")  # nothing listens on port 9
+    try:
+        spec = env.spec(
+            channels=(Channel("train", f"s3://{env.bucket}/x/"),), max_retry_attempts=1
+        )
+        backend.launch(spec, env.sink)
+        outcome = env.sink.outcome(spec.name)
+    finally:
+        backend.close()
+    assert outcome.kind == "internal_error" and "listing" in outcome.failure_reason
+    assert env.sink.status_list(spec.name) == ["Starting", "Downloading"] * 2
+
+
+def test_gpu_instance_without_gpus_is_a_clear_error(env, monkeypatch) -> None:
+    if env.backend.host_capacity.gpus:
+        pytest.skip("this host has GPUs")
+    spec = env.spec(instance_type="ml.g5.xlarge", max_retry_attempts=2)
+    outcome = env.run(spec)
+    assert outcome.kind == "internal_error" and "needs 1 GPU" in outcome.failure_reason
+    assert env.sink.status_list(spec.name) == ["Starting"]  # not retried
+    monkeypatch.setenv("SMLOCAL_ALLOW_CPU_FOR_GPU", "1")
+    assert env.run(env.spec(instance_type="ml.g5.xlarge")).kind == "completed"
+
+
+def test_pipe_mode_is_refused(env) -> None:
+    spec = env.spec(channels=(Channel("train", f"s3://{env.bucket}/x/", input_mode="Pipe"),))
+    outcome = env.run(spec)
+    assert outcome.kind == "internal_error" and "Pipe" in outcome.failure_reason
+
+
+def test_stop_while_downloading_ends_stopped_without_containers(env) -> None:
+    for i in range(40):
+        env.s3.put(env.bucket, f"many/{i:03d}", os.urandom(64 * 1024))
+    spec = env.spec(channels=(Channel("train", f"s3://{env.bucket}/many/"),))
+    env.backend.launch(spec, env.sink)
+    env.sink.wait_for(lambda: "Downloading" in env.sink.status_list(spec.name))
+    env.backend.stop(spec.name)
+    outcome = env.sink.outcome(spec.name)
+    if "Training" in env.sink.status_list(spec.name):
+        pytest.skip("the download finished before the stop arrived")
+    assert outcome.kind == "stopped" and not outcome.model_uploaded
+    assert outcome.training_start is None
+    env.wait_cleaned(spec.name)
+
+
+def test_concurrent_jobs_run_side_by_side(env) -> None:
+    specs = [
+        env.spec(hyperparameters={"sleep_seconds": "1", "final_lines": f"job{i}"})
+        for i in range(3)
+    ]
+    for spec in specs:
+        env.backend.launch(spec, env.sink)
+    assert sorted(env.backend.running_jobs()) == sorted(s.name for s in specs)
+    outcomes = [env.sink.outcome(s.name) for s in specs]
+    assert [o.kind for o in outcomes] == ["completed"] * 3
+    # They overlapped: each started before any other finished.
+    assert max(o.training_start for o in outcomes) < min(o.training_end for o in outcomes)
+    for spec in specs:
+        assert env.backend.log_path(spec.name).read_text().count("job") == 1
+    for spec in specs:
+        env.wait_cleaned(spec.name)

@@ -1,0 +1,199 @@
+"""S3 staging against a real (moto) S3 server: downloads, sharding, uploads, checkpoints."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import tarfile
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from orchestrator.runner.base import Channel
+from orchestrator.runner.staging import (
+    S3Stager,
+    StagingError,
+    StopRequested,
+    artifact_prefix,
+    relative_key,
+    shard,
+)
+
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_url() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_url, request):
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_url,
+        region_name=REGION,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    bucket = request.node.name.replace("_", "-")[:60].lower()
+    client.create_bucket(Bucket=bucket)
+    client.bucket = bucket
+    return client
+
+
+def put(s3, key: str, body: bytes = b"data") -> None:
+    s3.put_object(Bucket=s3.bucket, Key=key, Body=body)
+
+
+def never() -> bool:
+    return False
+
+
+def test_key_helpers() -> None:
+    assert relative_key("data/train/a/b.csv", "data/train/") == "a/b.csv"
+    assert relative_key("data/train/a/b.csv", "data/train") == "a/b.csv"
+    assert relative_key("data/one.csv", "data/one.csv") == "one.csv"
+    assert shard(["c", "a", "d", "b"], 0, 2) == ["a", "c"]
+    assert shard(["c", "a", "d", "b"], 1, 2) == ["b", "d"]
+    assert artifact_prefix("s3://b/out/", "j") == "s3://b/out/j/output"
+    assert artifact_prefix("s3://b", "j") == "s3://b/j/output"
+
+
+def test_channel_download_keeps_nested_keys_relative_to_the_prefix(s3, s3_url, tmp_path) -> None:
+    for key in ("train/a.csv", "train/sub/dir/b.csv", "train/", "other/c.csv"):
+        put(s3, key, key.encode())
+    dests = [tmp_path / "h1", tmp_path / "h2"]
+    S3Stager(s3_url).download_channel(
+        Channel("train", f"s3://{s3.bucket}/train/"), dests, REGION, never
+    )
+    for dest in dests:
+        files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+        assert files == ["a.csv", "sub/dir/b.csv"]
+        assert (dest / "sub/dir/b.csv").read_bytes() == b"train/sub/dir/b.csv"
+    # Replicas are copies: one host changing its file must not change another's.
+    assert (dests[0] / "a.csv").stat().st_ino != (dests[1] / "a.csv").stat().st_ino
+
+
+def test_a_uri_naming_one_object_downloads_it_by_its_name(s3, s3_url, tmp_path) -> None:
+    put(s3, "data/train.csv")
+    S3Stager(s3_url).download_channel(
+        Channel("train", f"s3://{s3.bucket}/data/train.csv"), [tmp_path], REGION, never
+    )
+    assert (tmp_path / "train.csv").read_bytes() == b"data"
+
+
+def test_sharded_by_s3_key_splits_objects_across_hosts(s3, s3_url, tmp_path) -> None:
+    for i in range(5):
+        put(s3, f"shards/part-{i}")
+    dests = [tmp_path / "h1", tmp_path / "h2"]
+    channel = Channel("train", f"s3://{s3.bucket}/shards/", distribution="ShardedByS3Key")
+    S3Stager(s3_url).download_channel(channel, dests, REGION, never)
+    got = [sorted(p.name for p in d.iterdir()) for d in dests]
+    assert got == [["part-0", "part-2", "part-4"], ["part-1", "part-3"]]
+
+
+def test_manifest_file_lists_keys_under_a_prefix(s3, s3_url, tmp_path) -> None:
+    put(s3, "m/x/1.csv", b"1")
+    put(s3, "m/x/2.csv", b"2")
+    manifest = [{"prefix": f"s3://{s3.bucket}/m/"}, "x/1.csv", "x/2.csv"]
+    put(s3, "manifest.json", json.dumps(manifest).encode())
+    channel = Channel("train", f"s3://{s3.bucket}/manifest.json", s3_data_type="ManifestFile")
+    S3Stager(s3_url).download_channel(channel, [tmp_path], REGION, never)
+    assert (tmp_path / "x/2.csv").read_bytes() == b"2"
+
+
+def test_empty_prefix_or_missing_bucket_is_a_client_error(s3, s3_url, tmp_path) -> None:
+    stager = S3Stager(s3_url)
+    for uri in (f"s3://{s3.bucket}/nothing/", "s3://no-such-bucket-here/x/"):
+        with pytest.raises(StagingError, match="No S3 objects found") as info:
+            stager.download_channel(Channel("train", uri), [tmp_path], REGION, never)
+        assert not info.value.retryable
+
+
+def test_unreachable_s3_is_retryable(tmp_path) -> None:
+    stager = S3Stager(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(StagingError) as info:
+        stager.download_channel(Channel("train", "s3://b/x/"), [tmp_path], REGION, never)
+    assert info.value.retryable
+
+
+def test_stop_interrupts_a_download(s3, s3_url, tmp_path) -> None:
+    put(s3, "s/a")
+    put(s3, "s/b")
+    with pytest.raises(StopRequested):
+        S3Stager(s3_url).download_channel(
+            Channel("train", f"s3://{s3.bucket}/s/"), [tmp_path], REGION, lambda: True
+        )
+
+
+def read_tar(s3, key: str) -> dict[str, bytes]:
+    body = s3.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_upload_tar_merges_hosts_with_entries_at_the_root(s3, s3_url, tmp_path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    (a / "sub").mkdir(parents=True)
+    (b).mkdir()
+    (a / "model.bin").write_bytes(b"A")
+    (a / "sub" / "x").write_bytes(b"AX")
+    (b / "model.bin").write_bytes(b"B")
+    (b / "extra").write_bytes(b"BE")
+    uri = f"s3://{s3.bucket}/out/job/output/model.tar.gz"
+    S3Stager(s3_url).upload_tar([a, b], uri, REGION, tmp_path / "scratch")
+    assert read_tar(s3, "out/job/output/model.tar.gz") == {
+        "model.bin": b"A",
+        "sub/x": b"AX",
+        "extra": b"BE",
+    }
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_empty_model_still_gives_a_valid_tar(s3, s3_url, tmp_path) -> None:
+    (tmp_path / "m").mkdir()
+    S3Stager(s3_url).upload_tar([tmp_path / "m"], f"s3://{s3.bucket}/m.tar.gz", REGION, tmp_path)
+    assert read_tar(s3, "m.tar.gz") == {}
+
+
+def test_uncompressed_upload(s3, s3_url, tmp_path) -> None:
+    (tmp_path / "m" / "d").mkdir(parents=True)
+    (tmp_path / "m" / "d" / "w.bin").write_bytes(b"W")
+    S3Stager(s3_url).upload_files([tmp_path / "m"], f"s3://{s3.bucket}/o/j/output/model", REGION)
+    assert s3.get_object(Bucket=s3.bucket, Key="o/j/output/model/d/w.bin")["Body"].read() == b"W"
+
+
+def test_checkpoint_restore_and_sync_propagate_deletions(s3, s3_url, tmp_path) -> None:
+    put(s3, "ckpt/step-1", b"1")
+    put(s3, "ckpt/sub/step-2", b"2")
+    put(s3, "ckpt-other/keep", b"k")
+    stager = S3Stager(s3_url)
+    dests = [tmp_path / "h1", tmp_path / "h2"]
+    stager.restore_checkpoints(f"s3://{s3.bucket}/ckpt", dests, REGION, never)
+    for dest in dests:
+        assert (dest / "sub" / "step-2").read_bytes() == b"2"
+    (dests[0] / "step-1").unlink()
+    (dests[0] / "step-3").write_bytes(b"3")
+    (dests[1] / "step-1").unlink()
+    stager.sync_checkpoints(dests, f"s3://{s3.bucket}/ckpt", REGION)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3.bucket)["Contents"]}
+    assert keys == {"ckpt/sub/step-2", "ckpt/step-3", "ckpt-other/keep"}
+
+
+def test_restore_from_an_empty_checkpoint_prefix_is_fine(s3, s3_url, tmp_path) -> None:
+    S3Stager(s3_url).restore_checkpoints(f"s3://{s3.bucket}/none/", [tmp_path], REGION, never)
+    assert list(tmp_path.iterdir()) == []
