@@ -1,0 +1,45 @@
+"""Search strategies: pure ask/tell engines over a tuning job's history (no I/O, no clock).
+
+`make_strategy` is the one constructor the controller calls; `SearchSpace` maps SageMaker
+ParameterRanges to and from the unit cube; `median_rule_should_stop` and
+`evaluate_completion` are the early-stopping and completion rules.
+"""
+
+from __future__ import annotations
+
+from orchestrator.strategies.base import Observation, Params, RunningJob, Strategy
+from orchestrator.strategies.bayesian import BayesianStrategy
+from orchestrator.strategies.completion import CompletionState, evaluate_completion
+from orchestrator.strategies.early_stopping import median_rule_should_stop
+from orchestrator.strategies.grid import GridStrategy
+from orchestrator.strategies.hyperband import HyperbandStrategy
+from orchestrator.strategies.random_search import RandomStrategy
+from orchestrator.strategies.space import SearchSpace, parameter_range_problems
+
+STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
+
+
+def make_strategy(strategy: str, space: SearchSpace, *, maximize: bool, seed: int | None,
+                  hyperband: dict | None = None, max_jobs: int | None = None) -> Strategy:
+    """The strategy object for a tuning job (`max_jobs` is accepted for future budget-aware
+    strategies; none needs it today)."""
+    if strategy == "Bayesian":
+        return BayesianStrategy(space, maximize=maximize, seed=seed)
+    if strategy == "Random":
+        return RandomStrategy(space, seed=seed)
+    if strategy == "Grid":
+        return GridStrategy(space)
+    if strategy == "Hyperband":
+        hb = hyperband or {}
+        return HyperbandStrategy(space, maximize=maximize, seed=seed,
+                                 min_resource=int(hb.get("MinResource", 1)),
+                                 max_resource=int(hb.get("MaxResource", 10**9)))
+    raise ValueError(f"Unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}")
+
+
+__all__ = [
+    "BayesianStrategy", "CompletionState", "GridStrategy", "HyperbandStrategy", "Observation",
+    "Params", "RandomStrategy", "RunningJob", "STRATEGIES", "SearchSpace", "Strategy",
+    "evaluate_completion", "make_strategy", "median_rule_should_stop",
+    "parameter_range_problems",
+]

@@ -1,0 +1,186 @@
+"""Gaussian-process regression with a Matérn-5/2 ARD kernel, fitted by MAP type-II likelihood.
+
+Notation (Rasmussen & Williams 2006, "GPML"; shapes in brackets):
+- X [n, d] inputs in the unit cube, y [n] standardised targets (zero prior mean).
+- theta = (log l_1..l_d, log s_f^2, log s_n^2): length scales, signal and noise variance.
+- r = || (x - x') / l ||, k(x, x') = s_f^2 (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r)   (GPML 4.17)
+- K = k(X, X) + (s_n^2 + jitter) I = L L^T, alpha = K^-1 y.
+- G(r) = s_f^2 5/3 (1 + sqrt5 r) exp(-sqrt5 r), so that dk/dx_i = -G (x_i - x'_i) / l_i^2 and
+  dk/dlog l_i = G (x_i - x'_i)^2 / l_i^2 (the 1/r of dr cancels: no singularity at r = 0).
+- Negative log posterior of theta: 1/2 y^T alpha + sum log L_ii + n/2 log 2pi - log p(theta);
+  its gradient is -1/2 tr((alpha alpha^T - K^-1) dK/dtheta) - dlog p/dtheta (GPML 5.9).
+Priors: log l_i ~ N(sqrt2 + log(d)/2, 3) (Hvarfner et al. 2024, "Vanilla Bayesian optimization
+performs great in high dimensions": length scales grow like sqrt(d)); log s_f^2 ~ N(0, 1) on
+standardised data; log s_n^2 ~ N(-4, 1) (BoTorch's default noise prior), all within box bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg.lapack import dpotri
+from scipy.optimize import minimize
+
+SQRT5 = math.sqrt(5.0)
+JITTER = 1e-8
+LOG_LS_BOUNDS = (math.log(1e-2), math.log(1e3))
+LOG_SF2_BOUNDS = (math.log(5e-2), math.log(20.0))
+LOG_SN2_BOUNDS = (math.log(1e-6), math.log(1.0))
+
+
+@dataclass(frozen=True)
+class Prior:
+    ls_mean: float
+    ls_var: float = 3.0
+    sf2_mean: float = 0.0
+    sf2_var: float = 1.0
+    sn2_mean: float = -4.0
+    sn2_var: float = 1.0
+    ls_kind: str = "lognormal"
+
+    @classmethod
+    def for_dim(cls, d: int) -> Prior:
+        return cls(ls_mean=math.sqrt(2.0) + 0.5 * math.log(max(d, 1)))
+
+    def mode(self, d: int) -> np.ndarray:
+        return np.r_[np.full(d, self.ls_mean), self.sf2_mean, self.sn2_mean]
+
+    def neg_log_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        d = theta.size - 2
+        mean = np.r_[np.full(d, self.ls_mean), self.sf2_mean, self.sn2_mean]
+        var = np.r_[np.full(d, self.ls_var), self.sf2_var, self.sn2_var]
+        diff = theta - mean
+        val, grad = 0.5 * diff**2 / var, diff / var
+        if self.ls_kind in ("invsq", "optuna"):
+            t = theta[:d]
+            val[:d] = 0.1 * np.exp(2 * t) + 0.1 * np.exp(-2 * t)
+            grad[:d] = 0.2 * np.exp(2 * t) - 0.2 * np.exp(-2 * t)
+        if self.ls_kind == "optuna":
+            a, b = theta[d], theta[d + 1]
+            val[d], grad[d] = -a + math.exp(a), -1 + math.exp(a)
+            val[d + 1], grad[d + 1] = -0.1 * b + 30 * math.exp(b), -0.1 + 30 * math.exp(b)
+        return float(val.sum()), grad
+
+
+def bounds(d: int) -> list[tuple[float, float]]:
+    return [LOG_LS_BOUNDS] * d + [LOG_SF2_BOUNDS, LOG_SN2_BOUNDS]
+
+
+def _matern_and_g(r: np.ndarray, sf2: float) -> tuple[np.ndarray, np.ndarray]:
+    e = np.exp(-SQRT5 * r)
+    k = sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e
+    g = sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e
+    return k, g
+
+
+def _scaled_dist(A: np.ndarray, B: np.ndarray, ls: np.ndarray) -> np.ndarray:
+    As, Bs = A / ls, B / ls
+    r2 = (As * As).sum(1)[:, None] + (Bs * Bs).sum(1)[None, :] - 2.0 * As @ Bs.T
+    return np.sqrt(np.maximum(r2, 0.0))
+
+
+def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Prior,
+                      sqdiff: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """Negative log marginal likelihood plus negative log prior of theta, and its gradient.
+    `sqdiff` [d, n, n] = (X_i - X_i')^2 may be passed precomputed (it only depends on X)."""
+    n, d = X.shape
+    ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
+    if sqdiff is None:
+        sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
+    r = np.sqrt(np.maximum(np.tensordot(1.0 / ls**2, sqdiff, axes=1), 0.0))
+    Kf, G = _matern_and_g(r, sf2)
+    K = Kf + (sn2 + JITTER) * np.eye(n)
+    try:
+        L = cholesky(K, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return 1e25, np.zeros_like(theta)
+    alpha = cho_solve((L, True), y, check_finite=False)
+    # K^-1 from the Cholesky factor (LAPACK potri fills one triangle)
+    Kinv, info = dpotri(L, lower=1)
+    if info != 0:
+        return 1e25, np.zeros_like(theta)
+    Kinv = np.tril(Kinv) + np.tril(Kinv, -1).T
+    nll = 0.5 * float(y @ alpha) + float(np.log(np.diag(L)).sum()) + 0.5 * n * math.log(2 * math.pi)
+    W = np.outer(alpha, alpha) - Kinv  # GPML 5.9: dlogp/dtheta = 1/2 tr(W dK/dtheta)
+    grad = np.empty_like(theta)
+    grad[:d] = -0.5 * np.tensordot(sqdiff, W * G, axes=([1, 2], [0, 1])) / ls**2
+    grad[d] = -0.5 * float(np.sum(W * Kf))
+    grad[d + 1] = -0.5 * sn2 * float(np.trace(W))
+    p_val, p_grad = prior.neg_log_and_grad(theta)
+    return nll + p_val, grad + p_grad
+
+
+def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                        n_restarts: int = 2, maxiter: int = 100,
+                        prior: Prior | None = None) -> np.ndarray:
+    """MAP theta by multi-start L-BFGS-B: the prior mode, then `n_restarts` draws from the
+    prior. If every start fails, the prior mode is returned (a usable, if vague, model)."""
+    n, d = X.shape
+    prior = prior or Prior.for_dim(d)
+    bnds = bounds(d)
+    lo, hi = np.array([b[0] for b in bnds]), np.array([b[1] for b in bnds])
+    sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
+    starts = [prior.mode(d)]
+    sd = np.sqrt(np.r_[np.full(d, prior.ls_var), prior.sf2_var, prior.sn2_var])
+    for _ in range(n_restarts):
+        starts.append(np.clip(prior.mode(d) + sd * rng.standard_normal(d + 2) * 0.5, lo, hi))
+    best_theta, best_val = np.clip(prior.mode(d), lo, hi), math.inf
+    for theta0 in starts:
+        try:
+            res = minimize(neg_log_posterior, np.clip(theta0, lo, hi), args=(X, y, prior, sqdiff),
+                           jac=True, method="L-BFGS-B", bounds=bnds,
+                           options={"maxiter": maxiter})
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            continue
+        if np.isfinite(res.fun) and res.fun < best_val:
+            best_theta, best_val = res.x, float(res.fun)
+    return best_theta
+
+
+class Posterior:
+    """GP posterior for fixed theta, with several target columns sharing one Cholesky factor
+    (fantasies: same inputs, different fantasised values for the pending points)."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray) -> None:
+        n, d = X.shape
+        self.X = X
+        self.ls = np.exp(theta[:d])
+        self.sf2 = math.exp(theta[d])
+        self.sn2 = math.exp(theta[d + 1])
+        Kf, _ = _matern_and_g(_scaled_dist(X, X, self.ls), self.sf2)
+        K = Kf + (self.sn2 + JITTER) * np.eye(n)
+        self.L = cholesky(K, lower=True, check_finite=False)  # GPML Alg. 2.1 line 2
+        Y = Y.reshape(n, -1)
+        self.A = cho_solve((self.L, True), Y, check_finite=False)  # alpha, one column per target
+
+    def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean [m, F] and latent variance [m] at query points Xq [m, d]."""
+        Kq, _ = _matern_and_g(_scaled_dist(Xq, self.X, self.ls), self.sf2)
+        mean = Kq @ self.A  # GPML Alg. 2.1 line 4
+        V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)  # line 5
+        var = np.maximum(self.sf2 - (V * V).sum(0), 1e-12)  # line 6
+        return mean, var
+
+    def predict_with_grad(self, Xq: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Mean [m, F], variance [m] and their gradients [m, F, d], [m, d] w.r.t. Xq."""
+        r = _scaled_dist(Xq, self.X, self.ls)
+        Kq, G = _matern_and_g(r, self.sf2)
+        diff = (Xq[:, None, :] - self.X[None, :, :]) / self.ls**2  # [m, n, d]
+        dK = -G[:, :, None] * diff  # dk(x_a, X_j)/dx_a  [m, n, d]
+        mean = Kq @ self.A
+        dmean = np.einsum("mnd,nf->mfd", dK, self.A)
+        V = cho_solve((self.L, True), Kq.T, check_finite=False)  # K^-1 k_*  [n, m]
+        var = np.maximum(self.sf2 - (Kq * V.T).sum(1), 1e-12)
+        dvar = -2.0 * np.einsum("mnd,nm->md", dK, V)
+        return mean, var, dmean, dvar
+
+    def joint(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean [m, F] and latent covariance [m, m] at Xq (for sampling fantasies)."""
+        Kq, _ = _matern_and_g(_scaled_dist(Xq, self.X, self.ls), self.sf2)
+        Kqq, _ = _matern_and_g(_scaled_dist(Xq, Xq, self.ls), self.sf2)
+        V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)
+        return Kq @ self.A, Kqq - V.T @ V

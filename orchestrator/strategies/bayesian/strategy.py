@@ -1,0 +1,284 @@
+"""Bayesian optimisation: GP surrogate + log-EI, asynchronous (pending-aware), warm-startable.
+
+One `suggest` call, from scratch (the strategy keeps no state between calls):
+1. Model data (`build_data`): every observation with its objective turned into a loss
+   (sign flipped when maximising). Failed jobs (None / non-finite) get the worst loss of their
+   task, so the model learns to avoid regions that fail. Tasks: "self" and warm-start "parent"
+   (IdenticalDataAndAlgorithm) share one task; "transfer" (TransferLearning) is a related task
+   whose values are standardised on their own (removing its offset and scale) and which gets
+   an extra input column (0 = this task, 1 = transfer) so the GP learns how related the tasks
+   are through that column's length scale. Each task's losses are standardised.
+   Above `max_points` observations the GP keeps the best third, the most recent third and a
+   seeded random third (bounded memory and time for 10,000 observations).
+2. Initial design: until `n_init` observations have a value, configurations are taken from a
+   scrambled Sobol sequence in the box (index = number of jobs launched), deduplicated.
+3. Fit theta (MAP, multi-start L-BFGS-B, gp.py).
+4. Pending jobs and earlier picks of the same call are handled by fantasies: F joint draws of
+   their outcomes from the posterior; the acquisition is log of the mean EI over fantasies
+   (Snoek et al. 2012). "kb" (kriging believer: one fantasy equal to the posterior mean) is
+   the cheaper alternative, chosen with `pending_mode`.
+5. Maximise log-EI (optimize.py) over unseen configurations; on any numerical failure, or
+   when nothing unseen is found, fall back to seeded random sampling (never raise).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from orchestrator.strategies._common import derive_rng, launched_count, sample_unseen, seen_keys
+from orchestrator.strategies.base import Observation, Params, RunningJob
+from orchestrator.strategies.bayesian.gp import Posterior, Prior, fit_hyperparameters
+from orchestrator.strategies.bayesian.optimize import EXHAUSTIVE_LIMIT, maximize_acquisition
+from orchestrator.strategies.space import SearchSpace
+
+log = logging.getLogger(__name__)
+# NOTE: GP matrices here are small (n <= a few hundred): multi-threaded BLAS only adds
+# contention (measured 10x slower per likelihood evaluation on 2 busy cores), so suggestions
+# run single-threaded.
+_BLAS = ThreadpoolController()
+
+
+@dataclass
+class ModelData:
+    X: np.ndarray  # [n, dim (+1 task column when transfer data is present)]
+    y: np.ndarray  # [n] standardised losses
+    n_task_cols: int  # 0 or 1
+    n_self: int  # the first n_self rows are this task's (self + parent)
+
+
+def _standardise(v: np.ndarray) -> np.ndarray:
+    sd = float(v.std())
+    return (v - v.mean()) / (sd if sd > 1e-12 else 1.0)
+
+
+def _warp_outputs(v: np.ndarray) -> np.ndarray:
+    """Standardise, then a Yeo-Johnson power transform with its maximum-likelihood lambda
+    (as HEBO, Cowen-Rivers et al. 2022): heavy tails of losses (a diverging run among good
+    ones) otherwise dominate the GP fit."""
+    z = _standardise(v)
+    if v.size < 4 or np.ptp(z) < 1e-12:
+        return z
+    from scipy.stats import yeojohnson
+
+    try:
+        w, _ = yeojohnson(z)
+    except (ValueError, FloatingPointError):
+        return z
+    return _standardise(w) if np.all(np.isfinite(w)) else z
+
+
+def _task_losses(space: SearchSpace, obs: list[Observation], maximize: bool,
+                 warp: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    vals = np.array([math.nan if o.value is None else float(o.value) for o in obs])
+    vals = np.where(np.isfinite(vals), vals, math.nan)
+    loss = -vals if maximize else vals
+    ok = np.isfinite(loss)
+    if not ok.any():
+        return None
+    loss[~ok] = loss[ok].max()  # failed jobs: as bad as the worst seen
+    y = _warp_outputs(loss) if warp else _standardise(loss)
+    return space.to_unit_many([o.params for o in obs]), y
+
+
+def _cap(obs: list[Observation], maximize: bool, max_points: int,
+         rng: np.random.Generator) -> list[Observation]:
+    if len(obs) <= max_points:
+        return obs
+    sign = -1.0 if maximize else 1.0
+    loss = [sign * o.value if o.value is not None and math.isfinite(o.value) else math.inf
+            for o in obs]
+    third = max_points // 3
+    keep = set(np.argsort(loss, kind="stable")[:third].tolist())
+    keep |= set(range(len(obs) - third, len(obs)))  # history order = recency
+    rest = [i for i in range(len(obs)) if i not in keep]
+    keep |= set(rng.choice(rest, size=max_points - len(keep), replace=False).tolist())
+    return [obs[i] for i in sorted(keep)]
+
+
+def build_data(space: SearchSpace, history: Sequence[Observation], maximize: bool,
+               max_points: int, rng: np.random.Generator, warp: bool = False
+               ) -> ModelData | None:
+    same = [o for o in history if o.source != "transfer"]
+    transfer = [o for o in history if o.source == "transfer"]
+    same = _cap(same, maximize, max_points, rng)
+    transfer = _cap(transfer, maximize, max(0, max_points - len(same)), rng) if transfer else []
+    own = _task_losses(space, same, maximize, warp)
+    parts = [(own, 0.0)] if own is not None else []
+    if transfer:
+        t = _task_losses(space, transfer, maximize, warp)
+        if t is not None:
+            parts.append((t, 1.0))
+    if not parts:
+        return None
+    n_task = 1 if any(task == 1.0 for _, task in parts) else 0
+    Xs, ys = [], []
+    for (X, y), task in parts:
+        Xs.append(np.hstack([X, np.full((X.shape[0], n_task), task)]))
+        ys.append(y)
+    n_self = own[1].size if own is not None else 0
+    return ModelData(np.vstack(Xs), np.concatenate(ys), n_task, n_self)
+
+
+class _Padded(Posterior):
+    """A posterior over [encoding, task column]; queries are on this task (column = 0)."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray, n_pad: int) -> None:
+        super().__init__(X, Y, theta)
+        self.n_pad = n_pad
+
+    def _pad(self, Xq: np.ndarray) -> np.ndarray:
+        return np.hstack([Xq, np.zeros((Xq.shape[0], self.n_pad))]) if self.n_pad else Xq
+
+    def predict(self, Xq):  # type: ignore[no-untyped-def]
+        return super().predict(self._pad(Xq))
+
+    def predict_with_grad(self, Xq):  # type: ignore[no-untyped-def]
+        m, v, dm, dv = super().predict_with_grad(self._pad(Xq))
+        if self.n_pad:
+            dm, dv = dm[..., : -self.n_pad], dv[..., : -self.n_pad]
+        return m, v, dm, dv
+
+    def joint(self, Xq):  # type: ignore[no-untyped-def]
+        return super().joint(self._pad(Xq))
+
+
+class BayesianStrategy:
+    def __init__(self, space: SearchSpace, *, maximize: bool, seed: int | None,
+                 n_init: int | None = None, pending_mode: str = "fantasy",
+                 n_fantasies: int = 16, max_points: int = 300, fit_points: int = 150,
+                 n_restarts: int = 2, ls_prior: tuple | None = None,
+                 warp_outputs: bool = False, init: str = "sobol") -> None:
+        self.space = space
+        self.maximize = maximize
+        self.seed = seed
+        self.n_init = n_init if n_init is not None else min(max(3, len(space.names) + 1), 10)
+        self.pending_mode = pending_mode
+        self.n_fantasies = n_fantasies
+        self.max_points = max_points
+        self.fit_points = fit_points
+        self.n_restarts = n_restarts
+        self.ls_prior = ls_prior
+        self.warp_outputs = warp_outputs
+        self.init = init
+        size = space.size()
+        self._exhaustive = space.enumerate() if size is not None and size <= EXHAUSTIVE_LIMIT \
+            else None
+
+    # ----- Strategy protocol -------------------------------------------------------------
+    def suggest(self, history: Sequence[Observation], pending: Sequence[Params],
+                n: int) -> list[Params]:
+        if n <= 0:
+            return []
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return self._suggest(history, pending, n)
+
+    def _suggest(self, history: Sequence[Observation], pending: Sequence[Params],
+                 n: int) -> list[Params]:
+        rng = derive_rng(self.seed, "bayes", len(history), len(pending))
+        seen = seen_keys(self.space, history, pending)
+        n_valued = sum(1 for o in history if o.value is not None and math.isfinite(o.value))
+        if n_valued < self.n_init:
+            return self._initial(history, pending, n, seen, rng)
+        try:
+            return self._model_based(history, pending, n, seen, rng)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+            log.warning("Bayesian model failed (%s); sampling at random instead", exc)
+            return sample_unseen(self.space, rng, n, seen)
+
+    def should_stop(self, job: RunningJob, history: Sequence[Observation],
+                    running: Sequence[RunningJob]) -> bool:
+        return False
+
+    # ----- internals ------------------------------------------------------------------
+    def _initial(self, history: Sequence[Observation], pending: Sequence[Params], n: int,
+                 seen: set[tuple], rng: np.random.Generator) -> list[Params]:
+        from scipy.stats import qmc  # importing scipy.stats costs ~1 s: only when needed
+
+        start = launched_count(history, pending)
+        if self.init == "random":
+            out = []
+            for i in range(n):
+                got = sample_unseen(self.space, derive_rng(self.seed, "init", start + i), 1, seen)
+                seen.update(self.space.key(g) for g in got)
+                out += got
+            return out
+        sobol = qmc.Sobol(len(self.space.names), scramble=True,
+                          seed=derive_rng(self.seed, "init"))
+        B = sobol.random(2 ** max(4, math.ceil(math.log2(start + n + 1))))[start:start + n]
+        out: list[Params] = []
+        for config in (self.space.from_unit(x) for x in self.space.box_to_unit(B)):
+            k = self.space.key(config)
+            if k not in seen:
+                seen.add(k)
+                out.append(config)
+        return out + sample_unseen(self.space, rng, n - len(out), seen)
+
+    def _model_based(self, history: Sequence[Observation], pending: Sequence[Params], n: int,
+                     seen: set[tuple], rng: np.random.Generator) -> list[Params]:
+        data = build_data(self.space, history, self.maximize, self.max_points, rng,
+                          self.warp_outputs)
+        if data is None:
+            return sample_unseen(self.space, rng, n, seen)
+        theta = self._fit(data, rng)
+        base = _Padded(data.X, data.y, theta, data.n_task_cols)
+        order = np.argsort(data.y[: data.n_self])[:5]
+        centers = data.X[order, : self.space.dim]
+        P = [self.space.to_unit(p) for p in pending]
+        out: list[Params] = []
+        for _ in range(n):
+            post, best = self._with_pending(base, data, theta, np.array(P), rng)
+            config = maximize_acquisition(self.space, post, best, rng, seen, centers,
+                                          self._exhaustive)
+            if config is None:
+                config = next(iter(sample_unseen(self.space, rng, 1, seen)), None)
+                if config is None:
+                    break
+            seen.add(self.space.key(config))
+            P.append(self.space.to_unit(config))
+            out.append(config)
+        return out
+
+    def _fit(self, data: ModelData, rng: np.random.Generator) -> np.ndarray:
+        """MAP theta, on a seeded random subset of at most `fit_points` rows (the likelihood
+        costs O(n^3) per evaluation; theta is well determined long before that)."""
+        n = data.X.shape[0]
+        idx = np.arange(n)
+        if n > self.fit_points:
+            idx = np.sort(rng.choice(n, size=self.fit_points, replace=False))
+        # restarts are cheap while n is small; beyond ~100 points the posterior of theta is
+        # sharp and one start from the prior mode suffices (keeps a suggestion under 50 ms)
+        restarts = self.n_restarts if idx.size < 50 else min(self.n_restarts, 1) \
+            if idx.size < 90 else 0
+        prior = None
+        if self.ls_prior is not None:
+            prior = Prior(ls_mean=self.ls_prior[0], ls_var=self.ls_prior[1],
+                          ls_kind=self.ls_prior[2] if len(self.ls_prior) > 2 else "lognormal")
+        return fit_hyperparameters(data.X[idx], data.y[idx], rng, n_restarts=restarts,
+                                   prior=prior)
+
+    def _with_pending(self, base: _Padded, data: ModelData, theta: np.ndarray,
+                      P: np.ndarray, rng: np.random.Generator) -> tuple[_Padded, np.ndarray]:
+        """Posterior conditioned on fantasised outcomes of the pending points P, and the
+        incumbent of each fantasy."""
+        own = data.y[: data.n_self] if data.n_self else data.y
+        if P.shape[0] == 0 or self.pending_mode == "none":
+            return base, np.array([own.min()])
+        mean, cov = base.joint(P)
+        mean = mean[:, 0]
+        if self.pending_mode == "kb":
+            fant = mean[:, None]
+        else:
+            noise = (base.sn2 + 1e-9) * np.eye(P.shape[0])
+            chol = np.linalg.cholesky(cov + noise)
+            fant = mean[:, None] + chol @ rng.standard_normal((P.shape[0], self.n_fantasies))
+        Xp = np.hstack([P, np.zeros((P.shape[0], data.n_task_cols))])
+        X = np.vstack([data.X, Xp])
+        Y = np.vstack([np.repeat(data.y[:, None], fant.shape[1], axis=1), fant])
+        best = np.minimum(own.min(), fant.min(axis=0))
+        return _Padded(X, Y, theta, data.n_task_cols), best

@@ -1,0 +1,324 @@
+"""SageMaker `ParameterRanges` as a search space, and the maps to and from the unit cube.
+
+Notation (spec §4.2, §8):
+- A *configuration* is `Params`: name -> value string, rendered as SageMaker renders it
+  (integers without a decimal point, continuous `repr(float)`, categoricals byte-for-byte, P3).
+- The *box* has one coordinate per parameter in [0, 1]: numeric parameters on their scale,
+  categoricals as `(index + u) / k`. Samplers draw in the box (uniform box = scaled sampling).
+- The *encoding* ("unit") has `dim` columns: one per numeric parameter (the box coordinate),
+  one-hot blocks of k columns per categorical. The GP works here.
+- Scale g: Linear g(v) = v, Logarithmic g(v) = log v, ReverseLogarithmic g(v) = -log(1 - v)
+  (Syne Tune's internal form, spec §8). `Auto` is Linear (spec P1: never silently log).
+- Integers are relaxed to [Min - 0.5, Max + 0.5] on their scale and rounded (spec P2), so every
+  integer owns a cell of the unit interval and Linear integers get equal mass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from orchestrator.errors import ValidationError
+from orchestrator.strategies.base import Params
+
+SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
+_RANGE_KEYS = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
+# A discrete space larger than this is never enumerated (dedupe then uses rejection sampling).
+ENUMERATION_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class NumericParam:
+    name: str
+    integer: bool
+    low: float
+    high: float
+    scaling: str = "Linear"
+
+    @property
+    def _edges(self) -> tuple[float, float]:
+        """The interval mapped onto [0, 1] (relaxed by half a step for integers)."""
+        return (self.low - 0.5, self.high + 0.5) if self.integer else (self.low, self.high)
+
+    def _g(self, v: np.ndarray) -> np.ndarray:
+        if self.scaling == "Logarithmic":
+            return np.log(v)
+        if self.scaling == "ReverseLogarithmic":
+            return -np.log1p(-v)
+        return v
+
+    def _g_inv(self, t: np.ndarray) -> np.ndarray:
+        if self.scaling == "Logarithmic":
+            return np.exp(t)
+        if self.scaling == "ReverseLogarithmic":
+            return -np.expm1(-t)
+        return t
+
+    def to_unit(self, v: np.ndarray) -> np.ndarray:
+        a, b = self._edges
+        v = np.clip(np.asarray(v, dtype=float), a, b)
+        ga, gb = self._g(np.array([a, b]))
+        if gb <= ga:
+            return np.full_like(v, 0.5)
+        return np.clip((self._g(v) - ga) / (gb - ga), 0.0, 1.0)
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Legal values (floats; integral for integers) for unit coordinates."""
+        a, b = self._edges
+        ga, gb = self._g(np.array([a, b]))
+        v = self._g_inv(ga + np.clip(np.asarray(u, dtype=float), 0.0, 1.0) * (gb - ga))
+        if self.integer:
+            v = np.floor(v + 0.5)
+        return np.clip(v, self.low, self.high)
+
+    def render(self, v: float) -> str:
+        return str(int(v)) if self.integer else repr(float(v))
+
+    def parse(self, s: str) -> float | None:
+        try:
+            v = float(s)
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(v):
+            return None
+        return float(round(v)) if self.integer else v
+
+    def count(self) -> int | None:
+        return int(self.high - self.low) + 1 if self.integer else None
+
+    def center(self) -> float:
+        return float(self.from_unit(np.array(0.5)))
+
+
+@dataclass(frozen=True)
+class CategoricalParam:
+    name: str
+    values: tuple[str, ...]
+
+
+def _num(raw: object) -> float | None:
+    try:
+        v = float(raw)  # type: ignore[arg-type]  # "1e-05" is legal (spec P4)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _numeric_problems(r: dict, integer: bool) -> list[str]:
+    name, kind = r.get("Name"), "Integer" if integer else "Continuous"
+    lo, hi = _num(r.get("MinValue")), _num(r.get("MaxValue"))
+    scaling = r.get("ScalingType", "Auto")
+    if lo is None or hi is None:
+        return [f"{kind} range '{name}': MinValue and MaxValue must be numbers"]
+    problems = []
+    if integer and not (lo.is_integer() and hi.is_integer()):
+        problems.append(f"Integer range '{name}': MinValue and MaxValue must be integers")
+    if lo > hi:
+        problems.append(f"{kind} range '{name}': MinValue must not exceed MaxValue")
+    if scaling not in SCALINGS:
+        problems.append(f"{kind} range '{name}': ScalingType must be one of {list(SCALINGS)}")
+    elif scaling == "Logarithmic" and lo <= 0:
+        problems.append(f"{kind} range '{name}': Logarithmic scaling needs MinValue > 0")
+    elif scaling == "ReverseLogarithmic":
+        if integer:
+            problems.append(f"Integer range '{name}': ReverseLogarithmic is not allowed")
+        elif not (0 <= lo < hi < 1):
+            problems.append(
+                f"Continuous range '{name}': ReverseLogarithmic needs 0 <= MinValue < MaxValue < 1"
+            )
+    return problems
+
+
+def parameter_range_problems(ranges: dict) -> list[str]:
+    """Every reason `ranges` cannot be a search space (empty list when it can)."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for key in _RANGE_KEYS:
+        for r in ranges.get(key) or []:
+            name = r.get("Name")
+            if not isinstance(name, str) or not name:
+                problems.append(f"{key}: every range needs a Name")
+                continue
+            if name in seen:
+                problems.append(f"Hyperparameter '{name}' appears in more than one range")
+            seen.add(name)
+            if key == "CategoricalParameterRanges":
+                values = r.get("Values")
+                if not values or not all(isinstance(v, str) for v in values):
+                    problems.append(f"Categorical range '{name}': Values must be non-empty strings")
+            else:
+                problems += _numeric_problems(r, key == "IntegerParameterRanges")
+    if not seen:
+        problems.append("ParameterRanges must define at least one hyperparameter range")
+    return problems
+
+
+class SearchSpace:
+    """The tuned hyperparameters, in request order (range kinds in dict order, then list order)."""
+
+    def __init__(self, params: Sequence[NumericParam | CategoricalParam]) -> None:
+        self.params = tuple(params)
+        self.names = [p.name for p in self.params]
+        self._slices: list[slice] = []
+        col = 0
+        for p in self.params:
+            width = len(p.values) if isinstance(p, CategoricalParam) else 1
+            self._slices.append(slice(col, col + width))
+            col += width
+        self.dim = col
+        self.numeric_cols = np.array(
+            [s.start for p, s in zip(self.params, self._slices, strict=True)
+             if isinstance(p, NumericParam)], dtype=int)
+
+    # ----- construction -------------------------------------------------------------------
+    @classmethod
+    def from_parameter_ranges(cls, ranges: dict) -> SearchSpace:
+        problems = parameter_range_problems(ranges)
+        if problems:
+            raise ValidationError.from_problems(problems)
+        params: list[NumericParam | CategoricalParam] = []
+        for key in [k for k in ranges if k in _RANGE_KEYS]:
+            for r in ranges.get(key) or []:
+                if key == "CategoricalParameterRanges":
+                    # duplicates would make Grid/dedupe propose one configuration twice
+                    params.append(CategoricalParam(r["Name"], tuple(dict.fromkeys(r["Values"]))))
+                else:
+                    scaling = r.get("ScalingType", "Auto")
+                    params.append(NumericParam(
+                        r["Name"], key == "IntegerParameterRanges", float(r["MinValue"]),
+                        float(r["MaxValue"]), "Linear" if scaling == "Auto" else scaling))
+        return cls(params)
+
+    # ----- properties ---------------------------------------------------------------------
+    @property
+    def is_discrete(self) -> bool:
+        return all(isinstance(p, CategoricalParam) or p.integer for p in self.params)
+
+    def size(self) -> int | None:
+        """Number of distinct configurations when every parameter is discrete, else None."""
+        total = 1
+        for p in self.params:
+            k = len(p.values) if isinstance(p, CategoricalParam) else p.count()
+            if k is None:
+                return None
+            total *= k
+        return total
+
+    # ----- encoding -----------------------------------------------------------------------
+    def to_unit(self, params: Params, defaults: Params | None = None) -> np.ndarray:
+        """Encode one configuration. Out-of-range values are clipped, unknown or missing ones
+        (a static hyperparameter in a warm-start parent) use `defaults`, else the center;
+        an unknown categorical value encodes as 1/k in every column of its block."""
+        x = np.empty(self.dim)
+        for p, s in zip(self.params, self._slices, strict=True):
+            raw = params.get(p.name, (defaults or {}).get(p.name))
+            if isinstance(p, CategoricalParam):
+                k = len(p.values)
+                x[s] = 1.0 / k
+                if raw in p.values:
+                    x[s] = 0.0
+                    x[s.start + p.values.index(raw)] = 1.0
+            else:
+                v = p.parse(raw) if raw is not None else None
+                x[s.start] = p.to_unit(np.array(p.center() if v is None else v))
+        return x
+
+    def to_unit_many(self, configs: Sequence[Params], defaults: Params | None = None
+                     ) -> np.ndarray:
+        """`to_unit` for many configurations at once, [len(configs), dim]."""
+        X = np.empty((len(configs), self.dim))
+        defaults = defaults or {}
+        for p, s in zip(self.params, self._slices, strict=True):
+            raws = [c.get(p.name, defaults.get(p.name)) for c in configs]
+            if isinstance(p, CategoricalParam):
+                k = len(p.values)
+                X[:, s] = 1.0 / k
+                index = {v: i for i, v in enumerate(p.values)}
+                for row, raw in enumerate(raws):
+                    if raw in index:
+                        X[row, s] = 0.0
+                        X[row, s.start + index[raw]] = 1.0
+            else:
+                center = p.center()
+                vals = [p.parse(r) if r is not None else None for r in raws]
+                X[:, s.start] = p.to_unit(np.array([center if v is None else v for v in vals]))
+        return X
+
+    def from_unit(self, x: np.ndarray) -> Params:
+        """Decode one encoded point (anything in R^dim) to a legal, rendered configuration."""
+        out: Params = {}
+        for p, s in zip(self.params, self._slices, strict=True):
+            if isinstance(p, CategoricalParam):
+                out[p.name] = p.values[int(np.argmax(x[s]))]
+            else:
+                out[p.name] = p.render(float(p.from_unit(np.array(x[s.start]))))
+        return out
+
+    def project(self, X: np.ndarray) -> np.ndarray:
+        """Snap encoded points (n, dim) to the encodings of legal configurations."""
+        X = np.clip(np.array(X, dtype=float), 0.0, 1.0)
+        for p, s in zip(self.params, self._slices, strict=True):
+            if isinstance(p, CategoricalParam):
+                X[:, s] = np.eye(len(p.values))[np.argmax(X[:, s], axis=1)]
+            elif p.integer:
+                X[:, s.start] = p.to_unit(p.from_unit(X[:, s.start]))
+        return X
+
+    # ----- the box: one coordinate per parameter --------------------------------------------
+    def box_to_unit(self, B: np.ndarray) -> np.ndarray:
+        """Encode box points (n, len(names)) as legal encoded points (n, dim)."""
+        B = np.clip(np.asarray(B, dtype=float), 0.0, 1.0)
+        X = np.zeros((B.shape[0], self.dim))
+        for j, (p, s) in enumerate(zip(self.params, self._slices, strict=True)):
+            if isinstance(p, CategoricalParam):
+                k = len(p.values)
+                idx = np.minimum((B[:, j] * k).astype(int), k - 1)
+                X[np.arange(B.shape[0]), s.start + idx] = 1.0
+            else:
+                X[:, s.start] = B[:, j]
+        return self.project(X)
+
+    def unit_to_box(self, X: np.ndarray) -> np.ndarray:
+        X = np.atleast_2d(X)
+        B = np.empty((X.shape[0], len(self.params)))
+        for j, (p, s) in enumerate(zip(self.params, self._slices, strict=True)):
+            if isinstance(p, CategoricalParam):
+                B[:, j] = (np.argmax(X[:, s], axis=1) + 0.5) / len(p.values)
+            else:
+                B[:, j] = X[:, s.start]
+        return B
+
+    def categorical_mask(self) -> np.ndarray:
+        """Per box coordinate: True for categoricals."""
+        return np.array([isinstance(p, CategoricalParam) for p in self.params])
+
+    def sample(self, rng: np.random.Generator, n: int) -> list[Params]:
+        """`n` independent draws, each parameter uniform on its scale (spec §4.1 Random)."""
+        X = self.box_to_unit(rng.random((n, len(self.params))))
+        return [self.from_unit(x) for x in X]
+
+    # ----- identity ------------------------------------------------------------------------
+    def key(self, params: Params) -> tuple:
+        """Canonical identity of a configuration ('7' == '7.0' for an integer)."""
+        out: list[object] = []
+        for p in self.params:
+            raw = params.get(p.name)
+            out.append(raw if isinstance(p, CategoricalParam) or raw is None else p.parse(raw))
+        return tuple(out)
+
+    def enumerate(self) -> list[Params]:
+        """Every configuration of a discrete space in lexicographic request order."""
+        import itertools
+
+        axes: list[list[str]] = []
+        for p in self.params:
+            if isinstance(p, CategoricalParam):
+                axes.append(list(p.values))
+            elif p.integer:
+                axes.append([str(v) for v in range(int(p.low), int(p.high) + 1)])
+            else:
+                raise ValueError(f"'{p.name}' is continuous: the space cannot be enumerated")
+        return [dict(zip(self.names, combo, strict=True)) for combo in itertools.product(*axes)]
