@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-stop set-up on a fresh machine; idempotent (a second run takes a few seconds).
 #   1. a Docker engine answers          (scripts/ensure-docker.sh; installs docker.io as root)
-#   2. smlocal installed: pip install -e '.[test]' into the interpreter `python3`
+#   2. smlocal installed: pip install -e '.[test,sdk]' into the interpreter `python3`
 #   3. images: smlocal/python-base + every containers/<name>/ (scripts/build-images.sh)
 #   4. example data: ./data/example/{train,validation}/*.csv (scripts/make-example-data.py)
 # Environment: PYTHON (default python3).
@@ -42,6 +42,7 @@ installed_and_current() {
 import importlib.metadata, pathlib, sys
 import orchestrator, pytest  # noqa: F401  (the package and the test extra)
 importlib.metadata.distribution("smlocal")
+importlib.metadata.distribution("sagemaker")
 here = pathlib.Path(orchestrator.__file__).resolve().parent.parent
 sys.exit(0 if here == pathlib.Path(sys.argv[1]).resolve() else 1)
 EOF
@@ -62,8 +63,8 @@ install_package() {
     log "smlocal is installed (editable) for $("$python" -c 'import sys; print(sys.executable)')"
     return 0
   fi
-  PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --disable-pip-version-check -q -e '.[test]' \
-    || die "pip install -e '.[test]' failed (see above); PyPI or a package index must be reachable"
+  PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --disable-pip-version-check -q -e '.[test,sdk]' \
+    || die "pip install -e '.[test,sdk]' failed (see above); PyPI or a package index must be reachable"
   mkdir -p "$(dirname "$stamp")"
   install_key >"$stamp"
   installed_and_current "$stamp" || die "smlocal was installed but '$python -c \"import orchestrator\"' does not find this checkout"
@@ -72,7 +73,7 @@ install_package() {
 start=$SECONDS
 step 1/4 "Docker engine"
 bash "$here/ensure-docker.sh" || die "no Docker engine (see the message above)"
-step 2/4 "Python package (pip install -e '.[test]')"
+step 2/4 "Python package (pip install -e '.[test,sdk]')"
 check_python
 install_package
 step 3/4 "images"

@@ -192,3 +192,16 @@ def run_container(
     status = container.wait(timeout=timeout)
     logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
     return RunResult(int(status["StatusCode"]), logs)
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """A function returning a TCP port that was free on loopback a moment ago."""
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return pick

@@ -12,7 +12,6 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from orchestrator.clock import Clock
@@ -22,6 +21,7 @@ from orchestrator.metrics.parser import MetricParser
 from orchestrator.runner.base import Backend, Channel, JobOutcome, JobSpec, LogLine
 from orchestrator.status import SecondaryStatus, TrainingJobStatus, training_is_terminal
 from orchestrator.storage.db import Doc, Store
+from orchestrator.storage.joblogs import append_events
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,10 @@ class TrainingService:
         name = request["TrainingJobName"]
         doc: Doc = {k: v for k, v in request.items() if k != "Tags"}
         doc.setdefault("HyperParameters", {})
+        # The service echoes KmsKeyId "" when none was given; the SDK's Estimator.attach()
+        # (and so HyperparameterTuner.best_estimator()) reads OutputDataConfig["KmsKeyId"]
+        # unconditionally (sagemaker/estimator.py _prepare_init_params_from_job_description).
+        doc["OutputDataConfig"] = {"KmsKeyId": "", **doc["OutputDataConfig"]}
         stopping = dict(doc.get("StoppingCondition") or {})
         stopping.setdefault("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
         doc.update(
@@ -194,9 +198,6 @@ class TrainingService:
                 self.backend.stop(d["TrainingJobName"], "stopped")
         return [d["TrainingJobName"] for d in docs]
 
-    def log_path(self, name: str) -> Path:
-        return self.logs_dir / f"{name}.log"
-
     # -- JobSink ---------------------------------------------------------------------------
     def secondary_status(self, job_name: str, status: str, message: str) -> None:
         now = self.clock.now()
@@ -216,13 +217,15 @@ class TrainingService:
         if not lines:
             return
         parser = self._parser(job_name)
-        with open(self.log_path(job_name), "a", encoding="utf-8", errors="replace") as f:
-            for line in lines:
-                prefix = "" if line.host == "algo-1" else f"[{line.host}] "
-                f.write(f"{prefix}{line.text}\n")
+        # Notes from smlocal itself (retries, resource caps) are shown, never parsed.
+        append_events(self.logs_dir, job_name, (
+            (round(line.timestamp * 1000), line.host,
+             f"[smlocal] {line.text}" if line.stream == "smlocal" else line.text)
+            for line in lines))
         # Metrics come from algo-1 only: duplicates across nodes would distort early stopping
         # and Hyperband (spec §3.2 M5).
-        samples = [s for line in lines if line.host == "algo-1" for s in parser.parse(line)]
+        samples = [s for line in lines if line.host == "algo-1" and line.stream != "smlocal"
+                   for s in parser.parse(line)]
         if samples:
             self.store.add_metrics(job_name, [(s.name, s.value, s.timestamp) for s in samples])
 
@@ -259,7 +262,7 @@ class TrainingService:
         else:
             status, secondary = TrainingJobStatus.Failed, SecondaryStatus.Failed
             d["FailureReason"] = _failure_reason(outcome)
-            d["_FailureKind"] = "internal" if kind == "internal_error" else "algorithm"
+            d["_FailureKind"] = _failure_kind(outcome, d["FailureReason"])
         d["TrainingJobStatus"] = status.value
         _transition(d, secondary.value, now)
         d["SecondaryStatusTransitions"][-1]["EndTime"] = now
@@ -293,7 +296,9 @@ class TrainingService:
 def _failure_reason(outcome: JobOutcome) -> str:
     """`AlgorithmError: <failure file>` or `AlgorithmError: Exit Code: n` (spec §3.1 R2)."""
     if outcome.kind == "internal_error":
-        text = f"InternalServerError: {outcome.failure_reason or 'the job could not be run'}"
+        reason = outcome.failure_reason or "the job could not be run"
+        # The backend words input problems (missing data, image) as the service does.
+        text = reason if reason.startswith("ClientError:") else f"InternalServerError: {reason}"
     elif outcome.failure_reason:
         text = f"AlgorithmError: {outcome.failure_reason}"
     elif outcome.oom_killed:
@@ -302,3 +307,11 @@ def _failure_reason(outcome: JobOutcome) -> str:
     else:
         text = f"AlgorithmError: Exit Code: {outcome.exit_code}"
     return text[:FAILURE_REASON_MAX]
+
+
+def _failure_kind(outcome: JobOutcome, reason: str) -> str:
+    """"internal" counts as RetryableError; algorithm and client errors as NonRetryableError
+    (spec §4.4 counters)."""
+    if outcome.kind == "internal_error" and not reason.startswith("ClientError:"):
+        return "internal"
+    return "algorithm"

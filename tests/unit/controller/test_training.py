@@ -11,6 +11,8 @@ from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.runner.base import JobOutcome
 from orchestrator.runner.fake import FakeBackend, FakeScript
 from orchestrator.storage.db import Store
+from orchestrator.storage.joblogs import read_events, render
+
 ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20180101T000000"
 
 
@@ -72,7 +74,7 @@ def test_completed_job_has_metrics_times_and_transitions(env):
     assert d["TrainingTimeInSeconds"] >= 1 and d["BillableTimeInSeconds"] >= 1
     assert d["TrainingEndTime"] > d["TrainingStartTime"] >= d["CreationTime"]
     assert d["ModelArtifacts"]["S3ModelArtifacts"] == "s3://b/out/job-1/output/model.tar.gz"
-    assert "loss=0.25" in svc.log_path("job-1").read_text()
+    assert "loss=0.25 acc=0.9;" in [text for _, _, text in read_events(svc.logs_dir, "job-1")[0]]
 
 
 @pytest.mark.parametrize("outcome,status,secondary,reason", [
@@ -80,8 +82,10 @@ def test_completed_job_has_metrics_times_and_transitions(env):
      "AlgorithmError: " + "x" * (1024 - 16)),
     (JobOutcome("failed", exit_code=7), "Failed", "Failed", "AlgorithmError: Exit Code: 7"),
     (JobOutcome("max_runtime"), "Stopped", "MaxRuntimeExceeded", None),
-    (JobOutcome("internal_error", failure_reason="image img not found locally"), "Failed",
-     "Failed", "InternalServerError: image img not found locally"),
+    (JobOutcome("internal_error", failure_reason="docker daemon went away"), "Failed",
+     "Failed", "InternalServerError: docker daemon went away"),
+    (JobOutcome("internal_error", failure_reason="ClientError: No S3 objects found under x"),
+     "Failed", "Failed", "ClientError: No S3 objects found under x"),
 ])
 def test_outcomes_map_to_sagemaker_statuses(env, outcome, status, secondary, reason):
     svc, backend, _, _ = env
@@ -143,4 +147,15 @@ def test_metrics_only_from_algo_1(env):
     svc.logs("job-1", [LogLine(1.0, "stdout", "algo-2", "loss=9"),
                        LogLine(2.0, "stderr", "algo-1", "loss=3")])
     assert svc.store.metric_series("job-1", "loss") == [(3.0, 2.0)]
-    assert "[algo-2] loss=9" in svc.log_path("job-1").read_text()
+    events, _ = read_events(svc.logs_dir, "job-1")
+    assert [render(e) for e in events] == ["[algo-2] loss=9", "loss=3"]
+
+
+def test_smlocal_notes_are_logged_but_never_parsed_as_metrics(env):
+    from orchestrator.runner.base import LogLine
+
+    svc, _, _, _ = env
+    svc.create(request())
+    svc.logs("job-1", [LogLine(1.0, "smlocal", "algo-1", "capped; loss=1")])
+    assert svc.store.metric_series("job-1", "loss") == []
+    assert read_events(svc.logs_dir, "job-1")[0] == [(1000, "algo-1", "[smlocal] capped; loss=1")]

@@ -1,0 +1,313 @@
+"""The SageMaker operations smlocal serves: one method per operation, called by `api/`.
+
+`handle(operation, request)` takes a request that already passed shape validation (botocore's
+model) and returns a response dict; `api/` filters it to the output shape. Cross-field rules
+live in `controller.rules`; statuses and Describe payloads come from stored state.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.clock import Clock
+from orchestrator.config import Settings
+from orchestrator.controller import describe, rules
+from orchestrator.controller.listing import paginate, sort_items
+from orchestrator.controller.training import TrainingService
+from orchestrator.controller.tuning import TuningController, definitions, resource_config
+from orchestrator.errors import ResourceNotFound, ValidationError
+from orchestrator.status import TuningJobStatus, tuning_is_terminal
+from orchestrator.storage.db import Doc, Store
+
+OBJECTIVE_KEY = "_tuning_objective_metric"
+# Hyperband MaxResource inferred from these static keys, first found (spec §2.1 C10).
+_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
+
+Request = dict[str, Any]
+
+
+def _not_found(name: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Amazon SageMaker can't find a tuning job called {name}. "
+                            "Type another name.")
+
+
+class SageMakerService:
+    supported_operations = frozenset({
+        "CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob",
+        "ListHyperParameterTuningJobs", "ListTrainingJobsForHyperParameterTuningJob",
+        "StopHyperParameterTuningJob", "DeleteHyperParameterTuningJob", "CreateTrainingJob",
+        "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob", "AddTags", "ListTags",
+        "DeleteTags",
+    })
+
+    def __init__(self, store: Store, training: TrainingService, tuner: TuningController,
+                 settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.training = training
+        self.tuner = tuner
+        self.settings = settings
+        self.clock = clock
+
+    def handle(self, operation: str, request: Request) -> dict[str, Any]:
+        method: Callable[[Request], dict[str, Any]] = getattr(
+            self, re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower())
+        return method(request)
+
+    # -- tuning jobs -----------------------------------------------------------------------
+    def create_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
+        quotas = self.settings.quotas
+        rules.check_tuning_job_request(request, quotas)
+        active = self.store.list_tuning_jobs(statuses=[TuningJobStatus.InProgress.value,
+                                                       TuningJobStatus.Stopping.value])
+        rules.check_concurrent_tuning_jobs(len(active), quotas)
+        warm = request.get("WarmStartConfig")
+        if warm:
+            # Missing parents are reported by the rule itself, with the others' problems.
+            parents = []
+            for p in warm.get("ParentHyperParameterTuningJobs") or []:
+                parent = self.store.get_tuning_job(p.get("HyperParameterTuningJobName", ""))
+                if parent is not None:
+                    jobs = self.store.list_training_jobs(
+                        tuning_job=parent["HyperParameterTuningJobName"])
+                    parents.append({**parent,
+                                    "TrainingJobStatusCounters": describe.status_counters(jobs)})
+            rules.check_warm_start(request, parents, quotas)
+        doc = self._tuning_doc(request)
+        self.store.insert_tuning_job(doc)
+        if request.get("Tags"):
+            self.store.add_tags(doc["HyperParameterTuningJobArn"], request["Tags"])
+        self.tuner.wake()
+        return {"HyperParameterTuningJobArn": doc["HyperParameterTuningJobArn"]}
+
+    def _tuning_doc(self, request: Request) -> Doc:
+        now = self.clock.now()
+        name = request["HyperParameterTuningJobName"]
+        doc: Doc = {k: copy.deepcopy(v) for k, v in request.items() if k != "Tags"}
+        config = doc["HyperParameterTuningJobConfig"]
+        config.setdefault("TrainingJobEarlyStoppingType", "Off")
+        config["ResourceLimits"].setdefault("MaxNumberOfTrainingJobs", rules.default_max_jobs(
+            request, self.settings.default_max_training_jobs))
+        single = "TrainingJobDefinition" in doc
+        for d in [doc["TrainingJobDefinition"]] if single else doc["TrainingJobDefinitions"]:
+            objective = (config.get("HyperParameterTuningJobObjective") if single
+                         else d["TuningObjective"])
+            # Every training job gets it and Describe echoes it (spec §9.3; SDK attach()).
+            d.setdefault("StaticHyperParameters", {})[OBJECTIVE_KEY] = objective["MetricName"]
+            # The SDK sends HyperParameterTuningResourceConfig, and HyperparameterTuner.attach()
+            # reads TrainingJobDefinition["ResourceConfig"] (sagemaker/estimator.py
+            # _prepare_init_params_from_job_description): echo the one the training jobs get.
+            if "ResourceConfig" not in d and "HyperParameterTuningResourceConfig" in d:
+                d["ResourceConfig"] = resource_config(d)
+        doc.update(
+            HyperParameterTuningJobArn=self.settings.arn("hyper-parameter-tuning-job", name),
+            HyperParameterTuningJobStatus=TuningJobStatus.InProgress.value,
+            CreationTime=now, LastModifiedTime=now,
+            _Seed=config.get("RandomSeed", secrets.randbelow(2**31)),
+        )
+        if config["Strategy"] == "Hyperband":
+            doc["_Hyperband"] = self._hyperband_config(doc)
+        return doc
+
+    def _hyperband_config(self, doc: Doc) -> dict[str, int]:
+        given = ((doc["HyperParameterTuningJobConfig"].get("StrategyConfig") or {})
+                 .get("HyperbandStrategyConfig") or {})
+        static = definitions(doc)[0].get("StaticHyperParameters") or {}
+        max_resource = given.get("MaxResource")
+        if max_resource is None:
+            key = next((k for k in _EPOCH_KEYS if k in static), None)
+            if key is None:
+                raise ValidationError(
+                    "Hyperband needs HyperbandStrategyConfig.MaxResource, or a static "
+                    f"hyperparameter named one of {', '.join(_EPOCH_KEYS)} to infer it from.")
+            try:
+                max_resource = int(float(static[key].strip('"')))
+            except ValueError as exc:
+                raise ValidationError(f"Static hyperparameter {key}={static[key]!r} must be an "
+                                      "integer to be used as Hyperband MaxResource.") from exc
+        return {"MinResource": int(given.get("MinResource", 1)), "MaxResource": int(max_resource)}
+
+    def _get_tuning(self, name: str) -> Doc:
+        doc = self.store.get_tuning_job(name)
+        if doc is None:
+            raise _not_found(name)
+        return doc
+
+    def describe_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
+        doc = self._get_tuning(request["HyperParameterTuningJobName"])
+        jobs = self.store.list_training_jobs(tuning_job=doc["HyperParameterTuningJobName"])
+        parent_jobs: list[Doc] = []
+        for p in (doc.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs", []):
+            parent_jobs += self.store.list_training_jobs(tuning_job=p["HyperParameterTuningJobName"])
+        return describe.describe_tuning_job(doc, jobs, self.clock.now(), parent_jobs)
+
+    def list_hyper_parameter_tuning_jobs(self, request: Request) -> dict[str, Any]:
+        docs = _filter_common(self.store.list_tuning_jobs(), request,
+                              "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")
+        end = "HyperParameterTuningEndTime"
+        summaries = []
+        for d in docs:
+            jobs = self.store.list_training_jobs(tuning_job=d["HyperParameterTuningJobName"])
+            summaries.append({
+                "HyperParameterTuningJobName": d["HyperParameterTuningJobName"],
+                "HyperParameterTuningJobArn": d["HyperParameterTuningJobArn"],
+                "HyperParameterTuningJobStatus": d["HyperParameterTuningJobStatus"],
+                "Strategy": d["HyperParameterTuningJobConfig"]["Strategy"],
+                "CreationTime": d["CreationTime"], end: d.get(end),
+                "LastModifiedTime": d.get("LastModifiedTime"),
+                "TrainingJobStatusCounters": describe.status_counters(jobs),
+                "ObjectiveStatusCounters": describe.objective_counters(jobs),
+                "ResourceLimits": d["HyperParameterTuningJobConfig"]["ResourceLimits"],
+            })
+        key = {"Name": lambda s: s["HyperParameterTuningJobName"].lower(),
+               "Status": lambda s: s["HyperParameterTuningJobStatus"],
+               "CreationTime": lambda s: s["CreationTime"]}[request.get("SortBy", "Name")]
+        items = sort_items(summaries, key, request.get("SortOrder") == "Descending")
+        page, token = paginate(items, request.get("NextToken"), request.get("MaxResults"))
+        return _page("HyperParameterTuningJobSummaries", page, token)
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(self, request: Request) -> dict:
+        doc = self._get_tuning(request["HyperParameterTuningJobName"])
+        multi = "TrainingJobDefinitions" in doc
+        jobs = self.store.list_training_jobs(tuning_job=doc["HyperParameterTuningJobName"])
+        if request.get("StatusEquals"):
+            jobs = [j for j in jobs if j["TrainingJobStatus"] == request["StatusEquals"]]
+        summaries = [describe.training_summary(j, multi) for j in jobs]
+        sort_by = request.get("SortBy", "Name")
+        if sort_by == "FinalObjectiveMetricValue":
+            # Jobs without an objective are not listed (spec §2.4).
+            summaries = [s for s in summaries
+                         if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+        key = {"Name": lambda s: s["TrainingJobName"].lower(),
+               "CreationTime": lambda s: s["CreationTime"],
+               "Status": lambda s: s["TrainingJobStatus"],
+               "FinalObjectiveMetricValue":
+                   lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]}[sort_by]
+        items = sort_items(summaries, key, request.get("SortOrder") == "Descending")
+        page, token = paginate(items, request.get("NextToken"), request.get("MaxResults"))
+        return _page("TrainingJobSummaries", page, token)
+
+    def stop_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
+        name = request["HyperParameterTuningJobName"]
+        with self.tuner.lock:
+            doc = self._get_tuning(name)
+            status = doc["HyperParameterTuningJobStatus"]
+            if status != TuningJobStatus.InProgress:
+                raise ValidationError(
+                    f"The request was rejected because the tuning job {name} is in status "
+                    f"{status}; only InProgress tuning jobs can be stopped.")
+            now = self.clock.now()
+
+            def mutate(d: Doc) -> None:
+                d["HyperParameterTuningJobStatus"] = TuningJobStatus.Stopping.value
+                d["LastModifiedTime"] = now
+
+            self.store.update_tuning_job(name, mutate)
+        self.tuner.wake()
+        return {}
+
+    def delete_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
+        name = request["HyperParameterTuningJobName"]
+        with self.tuner.lock:
+            doc = self._get_tuning(name)
+            status = doc["HyperParameterTuningJobStatus"]
+            if not tuning_is_terminal(status):
+                raise ValidationError(
+                    f"The tuning job {name} is not in a terminal state (it is {status}); stop "
+                    "it and wait until it is Stopped before deleting it.")
+            # Training jobs and their artifacts stay (spec §2.6).
+            self.store.delete_tuning_job(name)
+        return {}
+
+    # -- training jobs ---------------------------------------------------------------------
+    def create_training_job(self, request: Request) -> dict[str, Any]:
+        rules.check_training_job_request(request)
+        doc = self.training.create(request)
+        return {"TrainingJobArn": doc["TrainingJobArn"]}
+
+    def describe_training_job(self, request: Request) -> dict[str, Any]:
+        return self.training.describe(request["TrainingJobName"])
+
+    def list_training_jobs(self, request: Request) -> dict[str, Any]:
+        docs = _filter_common(self.store.list_training_jobs(), request,
+                              "TrainingJobName", "TrainingJobStatus")
+        summaries = [{
+            "TrainingJobName": d["TrainingJobName"], "TrainingJobArn": d["TrainingJobArn"],
+            "CreationTime": d["CreationTime"], "TrainingEndTime": d.get("TrainingEndTime"),
+            "LastModifiedTime": d.get("LastModifiedTime"),
+            "TrainingJobStatus": d["TrainingJobStatus"], "SecondaryStatus": d["SecondaryStatus"],
+        } for d in docs]
+        key = {"Name": lambda s: s["TrainingJobName"].lower(),
+               "Status": lambda s: s["TrainingJobStatus"],
+               "CreationTime": lambda s: s["CreationTime"]}[request.get("SortBy", "CreationTime")]
+        items = sort_items(summaries, key, request.get("SortOrder") == "Descending")
+        page, token = paginate(items, request.get("NextToken"), request.get("MaxResults"))
+        return _page("TrainingJobSummaries", page, token)
+
+    def stop_training_job(self, request: Request) -> dict[str, Any]:
+        self.training.stop(request["TrainingJobName"], cause="user")
+        self.tuner.wake()
+        return {}
+
+    # -- tags ------------------------------------------------------------------------------
+    def _check_resource(self, arn: str) -> None:
+        match = re.fullmatch(r"arn:aws[a-z\-]*:sagemaker:[^:]*:[^:]*:([a-z\-]+)/(.+)", arn)
+        exists = False
+        if match and match.group(1) == "hyper-parameter-tuning-job":
+            exists = self.store.get_tuning_job(match.group(2)) is not None
+        elif match and match.group(1) == "training-job":
+            exists = self.store.get_training_job(match.group(2)) is not None
+        if not exists:
+            raise ValidationError("Resource does not exist")
+
+    def add_tags(self, request: Request) -> dict[str, Any]:
+        self._check_resource(request["ResourceArn"])
+        self.store.add_tags(request["ResourceArn"], request["Tags"])
+        return {"Tags": request["Tags"]}
+
+    def list_tags(self, request: Request) -> dict[str, Any]:
+        self._check_resource(request["ResourceArn"])
+        tags = self.store.list_tags(request["ResourceArn"])
+        page, token = paginate(tags, request.get("NextToken"), request.get("MaxResults"),
+                               default=50)
+        return _page("Tags", page, token)
+
+    def delete_tags(self, request: Request) -> dict[str, Any]:
+        self._check_resource(request["ResourceArn"])
+        self.store.delete_tags(request["ResourceArn"], request["TagKeys"])
+        return {}
+
+
+def _page(key: str, items: list, token: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {key: items}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+def _as_epoch(value: Any) -> float:
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    return float(value)
+
+
+def _filter_common(docs: list[Doc], request: Request, name_key: str,
+                   status_key: str) -> list[Doc]:
+    """NameContains (case-insensitive), StatusEquals, strict time windows (spec §2.3)."""
+    if request.get("NameContains"):
+        needle = request["NameContains"].lower()
+        docs = [d for d in docs if needle in d[name_key].lower()]
+    if request.get("StatusEquals"):
+        docs = [d for d in docs if d[status_key] == request["StatusEquals"]]
+    for field, attr, after in (("CreationTimeAfter", "CreationTime", True),
+                               ("CreationTimeBefore", "CreationTime", False),
+                               ("LastModifiedTimeAfter", "LastModifiedTime", True),
+                               ("LastModifiedTimeBefore", "LastModifiedTime", False)):
+        if request.get(field) is not None:
+            bound = _as_epoch(request[field])
+            docs = [d for d in docs if (d.get(attr) or 0) > bound] if after else [
+                d for d in docs if (d.get(attr) or 0) < bound]
+    return docs

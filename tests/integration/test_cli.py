@@ -1,0 +1,77 @@
+"""`smlocal` as a user runs it: a subprocess against a real server, exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator.demo import demo_request
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def smlocal(url: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", "--endpoint", url, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def small_request(name: str, data_uri: str) -> dict:
+    req = demo_request(name, data_uri, jobs=3, parallel=2)
+    for r in req["HyperParameterTuningJobConfig"]["ParameterRanges"]["IntegerParameterRanges"]:
+        if r["Name"] == "max_iter":
+            r.update(MinValue="5", MaxValue="30")
+    return req
+
+
+def test_tune_wait_then_inspect_with_describe_jobs_logs_list(server, tmp_path):
+    app, sm, s3, data = server
+    body = tmp_path / "job.json"
+    body.write_text(json.dumps(small_request("cli-tune", data)))
+    run = smlocal(app.url, "tune", str(body), "--wait")
+    assert run.returncode == 0, run.stdout + run.stderr
+    best = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="cli-tune")[
+        "BestTrainingJob"]["TrainingJobName"]
+    assert f"best training job: {best}" in run.stdout
+    assert f"model: s3://smlocal-demo/gbm/output/{best}/output/model.tar.gz" in run.stdout
+
+    described = json.loads(smlocal(app.url, "describe", "cli-tune").stdout)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    jobs = smlocal(app.url, "jobs", "cli-tune", "--sort", "objective")
+    assert jobs.returncode == 0 and best in jobs.stdout.splitlines()[2]  # best first
+    assert "cli-tune" in smlocal(app.url, "list").stdout
+
+    logs = smlocal(app.url, "logs", best, "--state-dir", str(app.settings.state_dir))
+    assert logs.returncode == 0 and "[final] validation:logloss=" in logs.stdout
+    follow = smlocal(app.url, "logs", best, "--follow", "--state-dir",
+                     str(app.settings.state_dir))
+    assert follow.returncode == 0 and follow.stdout == logs.stdout  # ended job: prints, exits
+
+    again = smlocal(app.url, "stop", "cli-tune")
+    assert again.returncode == 2 and "ValidationException" in again.stderr
+
+
+def test_bad_input_files_say_what_and_where(server, tmp_path):
+    app, *_ = server
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"HyperParameterTuningJobName": "x",\n  "oops" }')
+    run = smlocal(app.url, "tune", str(broken))
+    assert run.returncode == 2 and f"{broken}:2:" in run.stderr and "invalid JSON" in run.stderr
+
+    bad = small_request("bad_name_with_underscores", server[3])
+    bad["HyperParameterTuningJobConfig"]["Strategy"] = "Genetic"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    run = smlocal(app.url, "tune", str(tmp_path / "bad.json"))
+    assert run.returncode == 2
+    assert "ValidationException: 2 validation errors detected" in run.stderr
+    assert "hyperParameterTuningJobConfig.strategy" in run.stderr
+
+    missing = smlocal(app.url, "describe", "no-such-job")
+    assert missing.returncode == 2 and "ResourceNotFound" in missing.stderr
+
+
+def test_unreachable_endpoint_exit_code(free_port):
+    run = smlocal(f"http://127.0.0.1:{free_port()}", "list", timeout=60)
+    assert run.returncode == 4 and "smlocal serve" in run.stderr
