@@ -38,6 +38,11 @@ from orchestrator.errors import ResourceLimitExceeded, ValidationError
 def check_tuning_job_request(request: dict, quotas: Quotas) -> None:
     """C2–C17, C21, C23–C26 for a shape-valid CreateHyperParameterTuningJob request."""
     problems: list[str] = []
+    if "Autotune" in request:
+        # Spec §4.7 [INF]: AMT's Autotune choices are not public; guessing ranges and limits
+        # would give results no one could compare with SageMaker's. Say so instead.
+        _raise(["Autotune is not supported by smlocal: give HyperParameterTuningJobObjective, "
+                "ParameterRanges and ResourceLimits explicitly (remove Autotune)"])
     found = definitions(request, problems)
     cfg = request["HyperParameterTuningJobConfig"]
     problems += strategy_problems(request, cfg, found)

@@ -584,3 +584,9 @@ def test_rules_only_ever_raise_domain_errors(examples: dict[str, dict]) -> None:
             with contextlib.suppress(ValidationError, ResourceLimitExceeded):
                 rules.check_warm_start(body, [parent], Quotas())
     assert checked > 300  # the mutations exercised the rules, not just the shape validator
+
+
+def test_autotune_is_rejected_with_what_to_do_instead(keras: dict) -> None:
+    keras["Autotune"] = {"Mode": "Enabled"}
+    with pytest.raises(ValidationError, match="Autotune is not supported by smlocal"):
+        rules.check_tuning_job_request(keras, Quotas())
