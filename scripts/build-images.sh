@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Build the training images: every containers/<name>/ with a Dockerfile (except python-base,
-# the base image) becomes smlocal/<name>:latest. Makes sure Docker answers and the base image
-# exists first. The builds take everything from the base image, so they work offline; Docker's
-# layer cache makes a rebuild of unchanged images take about a second each.
+# Build the training images: every containers/<name>/ with a Dockerfile or a build.sh (except
+# python-base, the base image) becomes smlocal/<name>:latest. Makes sure Docker answers and the
+# base image exists first.
+#   - containers/<name>/build.sh, when present, does the build (e.g. toolkit, which needs PyPI);
+#   - otherwise: docker build -f containers/<name>/Dockerfile containers, i.e. the build context
+#     is containers/ so images share code from containers/common/. These builds take everything
+#     from the base image, so they work offline.
+# Docker's layer cache makes a rebuild of unchanged images take about a second each.
 #
 #   bash scripts/build-images.sh            # all images
 #   bash scripts/build-images.sh gbm epoch  # only these
 #
 # Environment: SMLOCAL_BASE_IMAGE (base image tag, default smlocal/python-base:latest) is passed
-# to the builds as the BASE_IMAGE build argument (Dockerfiles that declare it use it).
+# to the builds as the BASE_IMAGE build argument (and exported for build.sh scripts).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-base_image=${SMLOCAL_BASE_IMAGE:-smlocal/python-base:latest}
+containers="$root/containers"
+export SMLOCAL_BASE_IMAGE=${SMLOCAL_BASE_IMAGE:-smlocal/python-base:latest}
 
 log() { printf 'build-images: %s\n' "$*" >&2; }
 
@@ -24,31 +29,41 @@ if [ "$#" -gt 0 ]; then
   names=("$@")
 else
   names=()
-  for dockerfile in "$root"/containers/*/Dockerfile; do
-    [ -e "$dockerfile" ] || continue
-    name=$(basename "$(dirname "$dockerfile")")
+  for dir in "$containers"/*/; do
+    name=$(basename "$dir")
     [ "$name" = python-base ] && continue
-    names+=("$name")
+    if [ -f "$dir/build.sh" ] || [ -f "$dir/Dockerfile" ]; then
+      names+=("$name")
+    fi
   done
 fi
 [ "${#names[@]}" -gt 0 ] || { log "no containers/*/Dockerfile found"; exit 1; }
 
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
 failed=()
 for name in "${names[@]}"; do
-  dir="$root/containers/$name"
+  dir="$containers/$name"
   tag="smlocal/$name:latest"
-  if [ ! -f "$dir/Dockerfile" ]; then
-    log "no $dir/Dockerfile"
-    failed+=("$name")
-    continue
-  fi
   start=$SECONDS
   # --quiet prints only the image id; on failure Docker still prints the error and the
   # failing step's output, which we show.
-  if out=$(docker build --quiet --build-arg "BASE_IMAGE=$base_image" -t "$tag" "$dir" 2>&1); then
+  if [ -f "$dir/build.sh" ]; then
+    log "building $tag with containers/$name/build.sh"
+    build=(bash "$dir/build.sh" --quiet)
+  elif [ -f "$dir/Dockerfile" ]; then
+    build=(docker build --quiet --build-arg "BASE_IMAGE=$SMLOCAL_BASE_IMAGE" -t "$tag"
+      -f "$dir/Dockerfile" "$containers")
+  else
+    log "no containers/$name/Dockerfile or build.sh"
+    failed+=("$name")
+    continue
+  fi
+  if "${build[@]}" >"$out" 2>&1 && docker image inspect "$tag" >/dev/null 2>&1; then
     log "built $tag ($((SECONDS - start)) s)"
   else
-    printf '%s\n' "$out" >&2
+    cat "$out" >&2
     log "FAILED to build $tag from containers/$name"
     failed+=("$name")
   fi

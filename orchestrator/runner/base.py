@@ -56,7 +56,7 @@ class JobSpec:
 @dataclass(frozen=True)
 class LogLine:
     timestamp: float  # epoch seconds
-    stream: str  # "stdout" | "stderr"
+    stream: str  # "stdout" | "stderr" | "smlocal" (a note from smlocal itself, never parsed)
     host: str  # "algo-1" ...
     text: str
 

@@ -17,20 +17,20 @@ import docker
 
 from orchestrator.runner.base import JobSink, JobSpec
 from orchestrator.runner.containers import ContainerState, DockerOps, InfraError, new_docker_client
-from orchestrator.runner.layout import job_log_path
 from orchestrator.runner.resources import HostCapacity
 from orchestrator.runner.staging import S3Stager
 from orchestrator.runner.supervisor import BackendContext, JobRun, read_outcome
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DockerBackend", "bridge_gateway_ip", "job_log_path"]
+__all__ = ["DockerBackend", "bridge_gateway_ip"]
 
 
 class DockerBackend:
     """`Backend` on the local Docker engine.
 
-    `work_dir`: per-job host folders and logs (the controller passes `<state_dir>/jobs`).
+    `work_dir`: per-job host folders and restart bookkeeping (the controller passes
+    `<state_dir>/jobs`). Log lines, the backend's own notes included, go only to the sink.
     `s3_endpoint_url`: our S3 as the backend reaches it; `container_s3_endpoint_url`: the same
     S3 as containers reach it (e.g. `http://<bridge gateway>:<port>`; use an IP, so clients
     in the container choose path-style addressing), None to give containers no S3 endpoint.
@@ -73,9 +73,6 @@ class DockerBackend:
     def host_capacity(self) -> HostCapacity:
         """Per-container ceiling (raises `InfraError` when no Docker engine answers)."""
         return self._ctx.host()
-
-    def log_path(self, job_name: str) -> Path:
-        return job_log_path(self._ctx.work_dir, job_name)
 
     def running_jobs(self) -> list[str]:
         with self._lock:

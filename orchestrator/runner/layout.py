@@ -1,7 +1,7 @@
 """The /opt/ml layout of one instance (host), kept on the Docker host (spec §5).
 
-Per job: `<work_dir>/<job>/` holds `job.log` (kept), `stop_reason` / `outcome.json` (restart
-bookkeeping) and `hosts/algo-N/` with the sub-folders that are bind-mounted into algo-N:
+Per job: `<work_dir>/<job>/` holds `stop_reason` / `outcome.json` (restart bookkeeping) and
+`hosts/algo-N/` with the sub-folders that are bind-mounted into algo-N:
 `input/` (config/ + data/<channel>/), `model/`, `output/` (data/, failure) and `checkpoints/`.
 Sub-folders, not /opt/ml itself, so whatever the image has under /opt/ml (e.g. /opt/ml/code)
 stays visible [DOC "your-algorithms-training-algo-running-container"].
@@ -28,11 +28,6 @@ def host_names(count: int) -> list[str]:
 
 def job_dir(work_dir: Path, job_name: str) -> Path:
     return work_dir / job_name
-
-
-def job_log_path(work_dir: Path, job_name: str) -> Path:
-    """Where a job's log lives (appended while it runs, kept after it ends)."""
-    return job_dir(work_dir, job_name) / "job.log"
 
 
 @dataclass(frozen=True)

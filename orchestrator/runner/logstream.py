@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import calendar
 import struct
-import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from orchestrator.runner.base import LogLine
 
@@ -107,34 +105,3 @@ def split_timestamp(payload: bytes, fallback: float) -> tuple[float, bytes]:
         return parse_docker_timestamp(payload[:space].decode("ascii")), payload[space + 1 :]
     except (ValueError, UnicodeDecodeError, IndexError):
         return fallback, payload
-
-
-class LogFile:
-    """The job's plain-text log under the state dir (`smlocal logs` reads and follows it)."""
-
-    def __init__(self, path: Path, prefix_hosts: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
-        self._prefix = prefix_hosts
-        self._lock = threading.Lock()
-
-    def write(self, lines: list[LogLine]) -> None:
-        if self._prefix:
-            text = "".join(f"[{line.host}] {line.text}\n" for line in lines)
-        else:
-            text = "".join(f"{line.text}\n" for line in lines)
-        with self._lock:
-            if not self._file.closed:
-                self._file.write(text)
-                self._file.flush()
-
-    def note(self, text: str) -> None:
-        """A line from smlocal itself (e.g. a resource-cap warning)."""
-        with self._lock:
-            if not self._file.closed:
-                self._file.write(f"[smlocal] {text}\n")
-                self._file.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()

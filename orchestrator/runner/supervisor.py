@@ -8,6 +8,9 @@ Infrastructure failures (`InfraError`, `StagingError`) are retried up to
 Restart bookkeeping in `<work_dir>/<job>/`: `stop_reason` (a stop in progress, so a restarted
 server still reports `stopped`/`max_runtime`) and `outcome.json` (written before containers
 and folders are removed, so an outcome computed just before a crash is not lost).
+
+The backend keeps no log file: the containers' lines and its own notes (stream "smlocal") go
+to `JobSink.logs`, and the controller keeps the job's one log.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from orchestrator.runner.containers import (
     InfraError,
     ResponseSet,
 )
-from orchestrator.runner.logstream import LineAssembler, LogFile
+from orchestrator.runner.logstream import LineAssembler
 from orchestrator.runner.resources import GpuUnavailable, HostCapacity, container_limits
 from orchestrator.runner.staging import (
     DUMMY_CREDENTIALS,
@@ -46,6 +49,9 @@ from orchestrator.runner.staging import (
 log = logging.getLogger(__name__)
 
 STOP_FILE = "stop_reason"
+# The backend's own notes are LogLines on stream "smlocal" (the controller parses no metrics
+# from them and shows them as "[smlocal] <text>"), attributed to the first host.
+NOTE_STREAM, NOTE_HOST = "smlocal", "algo-1"
 OUTCOME_FILE = "outcome.json"
 
 
@@ -119,7 +125,6 @@ class JobRun:
         if recovered is None and adopted is None:  # a fresh launch: no stale bookkeeping
             for stale in (STOP_FILE, OUTCOME_FILE):
                 (self._dir / stale).unlink(missing_ok=True)
-        self._log = LogFile(layout.job_log_path(ctx.work_dir, spec.name), spec.instance_count > 1)
         self.thread = threading.Thread(target=self._main, name=f"smlocal-{spec.name}", daemon=True)
 
     # ---- called from other threads ---------------------------------------------------------
@@ -162,7 +167,6 @@ class JobRun:
         except Exception:  # noqa: BLE001
             log.exception("cleaning up %s failed", self.spec.name)
         finally:
-            self._log.close()
             self.ctx.on_done(self.spec.name, self)
 
     def _run(self) -> JobOutcome:
@@ -193,7 +197,7 @@ class JobRun:
                 if exc.retryable and attempt < self.spec.max_retry_attempts:
                     attempt += 1
                     log.warning("%s: retrying after internal error: %s", self.spec.name, exc)
-                    self._log.note(f"internal error, retrying (retry {attempt}): {exc}")
+                    self._note(f"internal error, retrying (retry {attempt}): {exc}")
                     self._status(
                         "Starting",
                         f"Retrying the training job after an internal "
@@ -300,7 +304,7 @@ class JobRun:
             raise InfraError(str(exc), retryable=False) from exc
         for warning in limits.warnings:
             log.warning("%s: %s", self.spec.name, warning)
-            self._log.note(warning)
+            self._note(warning)
         return limits
 
     def _create_network(self) -> str | None:
@@ -406,11 +410,19 @@ class JobRun:
     def _emit(self, lines: list[LogLine]) -> None:
         if self._closed.is_set():
             return
-        self._log.write(lines)
         try:
             self.sink.logs(self.spec.name, lines)
         except Exception:  # noqa: BLE001 - the controller's problem must not kill the job
             log.exception("sink.logs failed for %s", self.spec.name)
+
+    def _note(self, text: str) -> None:
+        """A line from smlocal itself (a resource-cap warning, a retry), in the job's log.
+
+        Only called while no container of the job runs: the note's timestamp is the host's
+        "now", and the controller's log offset (max timestamp received) must not pass
+        container lines still on their way, or a restart would skip them.
+        """
+        self._emit([LogLine(time.time(), NOTE_STREAM, NOTE_HOST, text)])
 
     # ---- supervision and the end ----------------------------------------------------------
 
@@ -520,7 +532,7 @@ class JobRun:
         return send_model
 
     def _teardown(self) -> None:
-        """Remove this job's containers, network and host folders (the log stays)."""
+        """Remove this job's containers, network and host folders."""
         for host in self._hosts:
             if host.container_id:
                 self.ctx.ops.remove(host.container_id)

@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from orchestrator.runner.base import JobOutcome, JobSpec, LogLine
 from orchestrator.runner.containers import DockerOps
 from orchestrator.runner.docker import DockerBackend
+from orchestrator.runner.supervisor import NOTE_STREAM
 
 REGION = "us-east-1"
 GRACE = 1.0  # SIGTERM → SIGKILL in tests (120 s on AWS)
@@ -84,8 +85,12 @@ def probe_image(smlocal_image) -> str:
 
 @dataclass
 class RecordingSink:
+    """What a backend reported. `lines` holds every LogLine in arrival order (the job's whole
+    log: the backend keeps none) and `jobs` the job name of each."""
+
     statuses: list[tuple[str, str, str]] = field(default_factory=list)
     lines: list[LogLine] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
     outcomes: dict[str, JobOutcome] = field(default_factory=dict)
     finished_calls: list[str] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -98,6 +103,7 @@ class RecordingSink:
     def logs(self, job_name: str, lines: list[LogLine]) -> None:
         with self._cond:
             self.lines.extend(lines)
+            self.jobs.extend([job_name] * len(lines))
             self._cond.notify_all()
 
     def finished(self, job_name: str, outcome: JobOutcome) -> None:
@@ -129,8 +135,23 @@ class RecordingSink:
     def status_list(self, job: str) -> list[str]:
         return [s for j, s, _m in self.statuses if j == job]
 
-    def texts(self, host: str | None = None) -> list[str]:
-        return [ln.text for ln in self.lines if host is None or ln.host == host]
+    def job_lines(self, job: str) -> list[LogLine]:
+        return [ln for ln, j in zip(self.lines, self.jobs, strict=True) if j == job]
+
+    def texts(self, host: str | None = None, job: str | None = None) -> list[str]:
+        """What the containers printed (the backend's own notes left out)."""
+        lines = self.lines if job is None else self.job_lines(job)
+        return [
+            ln.text
+            for ln in lines
+            if ln.stream != NOTE_STREAM and (host is None or ln.host == host)
+        ]
+
+    def notes(self, job: str) -> list[str]:
+        """The backend's own notes (stream "smlocal"); each must be attributed to algo-1."""
+        lines = [ln for ln in self.job_lines(job) if ln.stream == NOTE_STREAM]
+        assert all(ln.host == "algo-1" for ln in lines), lines
+        return [ln.text for ln in lines]
 
     def report(self, host: str = "algo-1") -> dict:
         for line in self.lines:

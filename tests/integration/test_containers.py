@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_container, start_container
+from tests.conftest import run_container, start_container
 
 EPOCH_LINE = re.compile(
     r"^epoch=(\d+) validation:loss=([0-9.]+) validation:accuracy=([0-9.]+) train:loss=([0-9.]+)$"
@@ -24,12 +24,6 @@ def metric_values(logs: str, regex: str) -> list[float]:
     """Every observation of a metric, the way the platform reads them (first group, per line)."""
     pattern = re.compile(regex)
     return [float(m.group(1)) for line in logs.splitlines() if (m := pattern.search(line))]
-
-
-def test_contract_helper_is_the_same_in_every_example() -> None:
-    copies = {p.parent.name: p.read_text() for p in REPO_ROOT.glob("containers/*/smcontract.py")}
-    assert set(copies) >= {"gbm", "epoch"}
-    assert len(set(copies.values())) == 1, f"containers/*/smcontract.py differ: {sorted(copies)}"
 
 
 # --- gradient boosting -----------------------------------------------------------------------

@@ -116,9 +116,11 @@ def test_single_instance_job_sees_the_full_contract(env) -> None:
     assert env.s3.tar_members(b, env.model_key(spec, "output.tar.gz")) == {
         "extra.json": b"extra.json from algo-1\n"
     }
-    # Cleaned up: no container, no host folders; the log stays.
+    # Cleaned up: no container, no host folders. The log went to the sink only: the backend
+    # writes no log file of its own (the controller keeps the job's one log).
     env.wait_cleaned(spec.name)
-    assert "PROBE_REPORT" in env.backend.log_path(spec.name).read_text()
+    assert any(t.startswith("PROBE_REPORT ") for t in env.sink.texts(job=spec.name))
+    assert [p.name for p in (env.work_dir / spec.name).iterdir()] == ["outcome.json"]  # no log
 
 
 def test_container_entrypoint_and_arguments_are_honoured(env) -> None:
@@ -286,9 +288,10 @@ def test_custom_checkpoint_local_path(env) -> None:
     assert env.s3.keys(env.bucket, "ck2/") == ["ck2/c.pt"]
 
 
-def test_job_log_is_kept_under_the_work_dir(env) -> None:
+def test_job_log_lines_reach_the_sink_in_order(env) -> None:
     spec = env.spec(hyperparameters={"final_lines": "hello,world"})
     assert env.run(spec).kind == "completed"
-    text = env.backend.log_path(spec.name).read_text().splitlines()
-    assert text[-3:] == ["hello", "world", "PROBE_END exit_code=0"]
-    assert json.dumps(text)  # plain text lines
+    lines = env.sink.job_lines(spec.name)
+    assert [ln.text for ln in lines[-3:]] == ["hello", "world", "PROBE_END exit_code=0"]
+    assert {(ln.stream, ln.host) for ln in lines[-3:]} == {("stdout", "algo-1")}
+    assert json.dumps([ln.text for ln in lines])  # plain text lines

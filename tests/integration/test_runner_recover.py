@@ -74,8 +74,11 @@ def test_a_running_job_is_reattached_and_finished(env) -> None:
     assert outcome.training_end - outcome.training_start >= 2
     assert env.sink.finished_calls == []  # the old backend reported nothing after close()
     env.wait_cleaned(spec.name, backend)
-    log = env.backend.log_path(spec.name).read_text().splitlines()
-    assert log.count("PROBE_SLEEPING") == 1 and log[-1] == "PROBE_END exit_code=0"
+    # The job's whole log, old backend then new: every line once, none lost at the end.
+    log = env.sink.job_lines(spec.name) + sink.job_lines(spec.name)
+    texts = [ln.text for ln in log]
+    assert texts.count("PROBE_SLEEPING") == 1 and texts[-1] == "PROBE_END exit_code=0"
+    assert len(set(log)) == len(log), "a line was received twice"
 
 
 def test_a_job_that_ended_while_we_were_down_is_finished_from_its_exit(env) -> None:

@@ -1,7 +1,7 @@
 """The SageMaker training toolkit (PyPI sagemaker-training) runs unmodified in our containers.
 
-Image: containers/toolkit (build with `bash containers/toolkit/build.sh`; needs network, so
-scripts/build-images.sh does not build it and these tests skip without it).
+Image: containers/toolkit (scripts/build-images.sh builds it through containers/toolkit/build.sh,
+which needs Debian packages and PyPI).
 Hyperparameters are JSON-encoded as the SageMaker Python SDK sends them.
 """
 

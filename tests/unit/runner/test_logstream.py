@@ -10,7 +10,6 @@ from orchestrator.runner.base import LogLine
 from orchestrator.runner.logstream import (
     MAX_LINE_BYTES,
     LineAssembler,
-    LogFile,
     iter_frames,
     parse_docker_timestamp,
     split_timestamp,
@@ -75,16 +74,3 @@ def test_lines_at_or_before_the_offset_are_dropped() -> None:
     assert asm.feed("stdout", 1.0, b"a\n") == []
     assert asm.feed("stdout", 2.0, b"b\n") == []
     assert [line.text for line in asm.feed("stdout", 2.5, b"c\n")] == ["c"]
-
-
-def test_log_file_prefixes_hosts_only_for_multi_instance_jobs(tmp_path) -> None:
-    single = LogFile(tmp_path / "a" / "job.log", prefix_hosts=False)
-    single.write([LogLine(1.0, "stdout", "algo-1", "hi")])
-    single.note("capped")
-    single.close()
-    single.write([LogLine(1.0, "stdout", "algo-1", "after close is ignored")])
-    assert (tmp_path / "a" / "job.log").read_text() == "hi\n[smlocal] capped\n"
-    multi = LogFile(tmp_path / "b.log", prefix_hosts=True)
-    multi.write([LogLine(1.0, "stderr", "algo-2", "x")])
-    multi.close()
-    assert (tmp_path / "b.log").read_text() == "[algo-2] x\n"

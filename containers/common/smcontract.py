@@ -1,7 +1,8 @@
 """SageMaker training-container contract, the container side (spec §5).
 
-Shared by the example containers: containers/gbm/smcontract.py and containers/epoch/smcontract.py
-are identical copies (each image is built from its own directory; a test checks they match).
+Shared by the example containers (one copy: every image is built with the context containers/,
+e.g. `docker build -f containers/gbm/Dockerfile containers`, and copies common/smcontract.py
+next to its train.py).
 
 What the platform provides and this module reads or writes:
   /opt/ml/input/config/hyperparameters.json   {"name": "value", ...}; values are strings
@@ -15,7 +16,8 @@ Stop: SIGTERM, then SIGKILL after a grace period, so training saves what it has 
 
 Exit codes: 0 done, 2 bad input (hyperparameters, data: "ClientError"), 1 unexpected error
 ("AlgorithmError"), 143 (=128+SIGTERM) stopped by SIGTERM after saving the model.
-The root can be moved with the environment variable SMLOCAL_OPT_ML (for running on a host).
+The root can be moved with the environment variable SMLOCAL_OPT_ML (for running on a host, with
+PYTHONPATH=containers/common so that train.py finds this module).
 """
 
 from __future__ import annotations
