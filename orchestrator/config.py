@@ -7,7 +7,7 @@ they are raisable too.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_PORT = 4577
@@ -29,13 +29,28 @@ class Quotas:
     max_concurrent_tuning_jobs: int = 100
     max_grid_combinations: int = 750
 
+    @classmethod
+    def from_env(cls) -> Quotas:
+        """AWS defaults, each raisable with `SMLOCAL_QUOTA_<FIELD>` (e.g.
+        `SMLOCAL_QUOTA_MAX_PARALLEL_TRAINING_JOBS=20`), as AWS raises them on request."""
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"SMLOCAL_QUOTA_{f.name.upper()}")
+            if raw is not None:
+                try:
+                    values[f.name] = int(raw)
+                except ValueError as exc:
+                    raise ValueError(f"SMLOCAL_QUOTA_{f.name.upper()}={raw!r} is not an "
+                                     "integer") from exc
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path = field(default_factory=default_state_dir)
     region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION))
     account_id: str = DEFAULT_ACCOUNT
-    quotas: Quotas = field(default_factory=Quotas)
+    quotas: Quotas = field(default_factory=Quotas.from_env)
     # SIGTERM → SIGKILL grace on stop and on MaxRuntimeInSeconds (120 s on AWS, spec §3.1 R3).
     stop_grace_seconds: float = field(
         default_factory=lambda: float(os.environ.get("SMLOCAL_STOP_GRACE_SECONDS", "120"))

@@ -189,5 +189,6 @@ def _quota(name: str, limit: int, used: int, delta: int, unit: str, field: str) 
     raise ResourceLimitExceeded(
         f"The account-level service limit '{name}' is {limit} {unit}, with current utilization "
         f"of {used} {unit} and a request delta of {delta} {unit}. Please contact AWS support to "
-        f"request an increase for this limit. (smlocal: raise the local quota Quotas.{field}.)"
+        f"request an increase for this limit. (smlocal: raise it locally with the environment "
+        f"variable SMLOCAL_QUOTA_{field.upper()} when starting smlocal.)"
     )

@@ -286,7 +286,7 @@ def test_c17_parallel_jobs_quota_uses_aws_template(keras: dict, cfg_of: Callable
         "hyperparameter tuning job' is 10 Jobs, with current utilization of 0 Jobs and a request "
         "delta of 11 Jobs. Please contact AWS support to request an increase for this limit."
     )
-    assert "Quotas.max_parallel_training_jobs" in err.message
+    assert "SMLOCAL_QUOTA_MAX_PARALLEL_TRAINING_JOBS" in err.message
     rules.check_tuning_job_request(keras, Quotas(max_parallel_training_jobs=100))
 
 

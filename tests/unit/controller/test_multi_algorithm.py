@@ -1,0 +1,52 @@
+"""Multi-algorithm tuning (`TrainingJobDefinitions`): slots shared, summaries named, best across."""
+
+from __future__ import annotations
+
+import copy
+
+from orchestrator.controller.describe import objective_value
+from orchestrator.runner.base import JobSpec
+from orchestrator.runner.fake import FakeScript
+from tests.unit.controller.harness import Harness, tuning_request
+
+
+def multi_request() -> dict:
+    base = tuning_request(max_jobs=6, parallel=2)
+    config = base["HyperParameterTuningJobConfig"]
+    objective = config.pop("HyperParameterTuningJobObjective")
+    ranges = config.pop("ParameterRanges")
+    single = base.pop("TrainingJobDefinition")
+    defs = []
+    for name, image in (("fast", "img-a"), ("slow", "img-b")):
+        d = copy.deepcopy(single)
+        d.update(DefinitionName=name, TuningObjective=objective, HyperParameterRanges=ranges)
+        d["AlgorithmSpecification"]["TrainingImage"] = image
+        defs.append(d)
+    base["TrainingJobDefinitions"] = defs
+    return base
+
+
+def script(spec: JobSpec) -> FakeScript:
+    # img-b is always better: the best job must come from definition "slow".
+    offset = 0.0 if spec.image == "img-b" else 10.0
+    return FakeScript(lines=[f"loss={offset + float(spec.hyperparameters['lr'])}"])
+
+
+def test_definitions_share_slots_and_best_is_judged_across_them(tmp_path):
+    h = Harness(tmp_path, script)
+    h.call("CreateHyperParameterTuningJob", multi_request())
+    d = h.run()
+    assert d["HyperParameterTuningJobStatus"] == "Completed"
+    jobs = h.training_jobs()
+    by_def = {name: [j for j in jobs if j["_DefinitionName"] == name] for name in ("fast", "slow")}
+    assert len(by_def["fast"]) == len(by_def["slow"]) == 3  # fewest-launched-first
+    assert all(j["AlgorithmSpecification"]["TrainingImage"] == "img-b" for j in by_def["slow"])
+    best = min(jobs, key=objective_value)
+    assert d["BestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
+    assert d["BestTrainingJob"]["TrainingJobDefinitionName"] == "slow"
+    for definition in d["TrainingJobDefinitions"]:
+        assert definition["StaticHyperParameters"]["_tuning_objective_metric"] == "loss"
+    summaries = h.call("ListTrainingJobsForHyperParameterTuningJob",
+                       {"HyperParameterTuningJobName": "tj", "MaxResults": 100})
+    assert {s["TrainingJobDefinitionName"] for s in summaries["TrainingJobSummaries"]} == {
+        "fast", "slow"}
