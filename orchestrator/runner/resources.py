@@ -64,6 +64,17 @@ _R = {
     "16xlarge": (64, 512, 0),
     "24xlarge": (96, 768, 0),
 }
+# g5 and g6 share sizes; g4dn has all but the two largest.
+_G = {
+    "xlarge": (4, 16, 1),
+    "2xlarge": (8, 32, 1),
+    "4xlarge": (16, 64, 1),
+    "8xlarge": (32, 128, 1),
+    "12xlarge": (48, 192, 4),
+    "16xlarge": (64, 256, 1),
+    "24xlarge": (96, 384, 4),
+    "48xlarge": (192, 768, 8),
+}
 
 INSTANCE_TYPES: dict[str, InstanceSize] = {
     **_family(
@@ -114,43 +125,9 @@ INSTANCE_TYPES: dict[str, InstanceSize] = {
     **_family("p4d", {"24xlarge": (96, 1152, 8)}),
     **_family("p4de", {"24xlarge": (96, 1152, 8)}),
     **_family("p5", {"48xlarge": (192, 2048, 8)}),
-    **_family(
-        "g4dn",
-        {
-            "xlarge": (4, 16, 1),
-            "2xlarge": (8, 32, 1),
-            "4xlarge": (16, 64, 1),
-            "8xlarge": (32, 128, 1),
-            "12xlarge": (48, 192, 4),
-            "16xlarge": (64, 256, 1),
-        },
-    ),
-    **_family(
-        "g5",
-        {
-            "xlarge": (4, 16, 1),
-            "2xlarge": (8, 32, 1),
-            "4xlarge": (16, 64, 1),
-            "8xlarge": (32, 128, 1),
-            "12xlarge": (48, 192, 4),
-            "16xlarge": (64, 256, 1),
-            "24xlarge": (96, 384, 4),
-            "48xlarge": (192, 768, 8),
-        },
-    ),
-    **_family(
-        "g6",
-        {
-            "xlarge": (4, 16, 1),
-            "2xlarge": (8, 32, 1),
-            "4xlarge": (16, 64, 1),
-            "8xlarge": (32, 128, 1),
-            "12xlarge": (48, 192, 4),
-            "16xlarge": (64, 256, 1),
-            "24xlarge": (96, 384, 4),
-            "48xlarge": (192, 768, 8),
-        },
-    ),
+    **_family("g4dn", {k: v for k, v in _G.items() if k not in ("24xlarge", "48xlarge")}),
+    **_family("g5", _G),
+    **_family("g6", _G),
 }
 
 _GIB_PER_VCPU = {"c": 2.0, "m": 4.0, "r": 8.0, "t": 4.0, "x": 16.0, "z": 8.0, "g": 4.0, "p": 8.0}
