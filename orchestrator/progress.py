@@ -20,13 +20,24 @@ def _objective(summary: dict[str, Any]) -> str:
     return f"{metric['Value']:.6g}" if metric else "-"
 
 
+def _short(value: str) -> str:
+    """4 significant digits for long floats, so the table stays one line a job."""
+    if "." not in value and "e" not in value:
+        return value
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
+
+
 def training_table(summaries: list[dict[str, Any]], best: str | None = None) -> Table:
     table = Table(show_edge=False, pad_edge=False)
     for col in ("training job", "status", "objective", "hyperparameters"):
         table.add_column(col, overflow="fold")
     for s in summaries:
         name = s["TrainingJobName"] + (" *" if s["TrainingJobName"] == best else "")
-        hps = " ".join(f"{k}={v}" for k, v in sorted(s.get("TunedHyperParameters", {}).items()))
+        hps = " ".join(f"{k}={_short(v)}"
+                       for k, v in sorted(s.get("TunedHyperParameters", {}).items()))
         status = s["TrainingJobStatus"]
         table.add_row(name, Text(status, style=_STATUS_STYLE.get(status, "")), _objective(s), hps)
     return table
