@@ -12,7 +12,6 @@ import http.client
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
@@ -20,9 +19,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from orchestrator.api.server import ApiServer, make_app
+from tests.fixtures import SPEC_EXAMPLES
 from tests.unit.api.fake_service import FakeService
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "examples"
+EXAMPLES = SPEC_EXAMPLES
 C5 = (
     "A metric is required for this hyperparameter tuning job objective. "
     "Provide a metric in the metric definitions."
@@ -30,10 +30,7 @@ C5 = (
 
 
 def example(stem: str) -> dict:
-    path = EXAMPLES / f"{stem}.json"
-    if not path.exists():
-        pytest.skip(f"spec example {path} not found")
-    return json.loads(path.read_text())
+    return json.loads((EXAMPLES / f"{stem}.json").read_text())
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import http.client
 import json
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from orchestrator.api.server import ApiServer, make_app
+from tests.fixtures import SPEC_EXAMPLES
 from tests.unit.api.fake_service import OPERATIONS, FakeService
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "examples"
+EXAMPLES = SPEC_EXAMPLES
 SEED_BODIES = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))] or [{}]
 JUNK = [
     None,

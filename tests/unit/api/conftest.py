@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "spec" / "examples"
+from tests.fixtures import SPEC_EXAMPLES
+
+EXAMPLES_DIR = SPEC_EXAMPLES
 
 
 def load_examples() -> dict[str, dict]:
@@ -18,8 +19,7 @@ def load_examples() -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def examples() -> dict[str, dict]:
     found = load_examples()
-    if len(found) != 9:
-        pytest.skip(f"spec examples not found under {EXAMPLES_DIR}")
+    assert len(found) == 9, f"expected the nine spec examples under {EXAMPLES_DIR}"
     return found
 
 
