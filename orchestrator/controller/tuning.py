@@ -70,6 +70,13 @@ def child_name(tuning_name: str, index: int) -> str:
     return f"{tuning_name}-{index:03d}-{secrets.token_hex(4)}"
 
 
+def _succeeded(job: Doc) -> bool:
+    """F1's success: Completed, or Stopped with an objective (spec §4.4). A job that completes
+    without printing the metric is a success here (F3: the tuning job still completes)."""
+    return job["TrainingJobStatus"] == TrainingJobStatus.Completed or (
+        describe.objective_status(job) == ObjectiveStatus.Succeeded)
+
+
 def _is_maximize(definition: Doc) -> bool:
     return definition["TuningObjective"]["Type"] == "Maximize"
 
@@ -167,7 +174,7 @@ class TuningController:
         first = sorted(jobs, key=lambda j: j.get("_LaunchIndex", 0))[:min(FIRST_FAILURES, max_jobs)]
         if len(first) == min(FIRST_FAILURES, max_jobs) and all(
             training_is_terminal(j["TrainingJobStatus"]) for j in first
-        ) and not any(describe.objective_status(j) == ObjectiveStatus.Succeeded for j in jobs):
+        ) and not any(_succeeded(j) for j in jobs):
             self._decide_end(name, TuningJobStatus.Failed.value, FIRST_FAILURES_REASON)
             return True
         # Completion criteria over the jobs in the order they finished.

@@ -299,3 +299,21 @@ def test_list_training_jobs_for_tuning_job_sorts_and_filters(tmp_path):
         "ListTrainingJobsForHyperParameterTuningJob",
         {"HyperParameterTuningJobName": "tj"})["TrainingJobSummaries"]]
     assert names == sorted(names)  # default sort: Name ascending (spec §9.15)
+
+
+def test_jobs_that_complete_without_the_metric_complete_the_tuning_job_without_best(tmp_path):
+    # F1 counts Completed jobs as succeeded; F3: no objective anywhere still ends Completed.
+    h = Harness(tmp_path, lambda spec: FakeScript(lines=["no metric here"]))
+    h.call("CreateHyperParameterTuningJob", tuning_request(max_jobs=6, parallel=2))
+    d = h.run()
+    assert d["HyperParameterTuningJobStatus"] == "Completed"
+    assert d["ObjectiveStatusCounters"] == {"Succeeded": 0, "Pending": 0, "Failed": 6}
+    assert "BestTrainingJob" not in d
+
+
+def test_stopped_jobs_without_objective_do_not_count_as_success(tmp_path):
+    h = Harness(tmp_path, lambda spec: FakeScript(lines=[], kind="max_runtime"))
+    h.call("CreateHyperParameterTuningJob", tuning_request(max_jobs=8, parallel=2))
+    d = h.run()
+    assert d["HyperParameterTuningJobStatus"] == "Failed"
+    assert d["TrainingJobStatusCounters"]["Stopped"] >= 5
