@@ -22,6 +22,7 @@ from orchestrator.controller.tuning import TuningController, definitions, resour
 from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.status import TuningJobStatus, tuning_is_terminal
 from orchestrator.storage.db import Doc, Store
+from orchestrator.strategies.completion import convergence_window
 
 OBJECTIVE_KEY = "_tuning_objective_metric"
 # Hyperband MaxResource inferred from these static keys, first found (spec §2.1 C10).
@@ -91,6 +92,13 @@ class SageMakerService:
         config.setdefault("TrainingJobEarlyStoppingType", "Off")
         config["ResourceLimits"].setdefault("MaxNumberOfTrainingJobs", rules.default_max_jobs(
             request, self.settings.default_max_training_jobs))
+        criteria = config.get("TuningJobCompletionCriteria") or {}
+        if "BestObjectiveNotImproving" in criteria:
+            # Filled and echoed when omitted, as the service does (spec §2.2); the value is our
+            # convergence window, documented in the README.
+            criteria["BestObjectiveNotImproving"].setdefault(
+                "MaxNumberOfTrainingJobsNotImproving",
+                convergence_window(config["ResourceLimits"]["MaxNumberOfTrainingJobs"]))
         single = "TrainingJobDefinition" in doc
         for d in [doc["TrainingJobDefinition"]] if single else doc["TrainingJobDefinitions"]:
             objective = (config.get("HyperParameterTuningJobObjective") if single

@@ -317,3 +317,15 @@ def test_stopped_jobs_without_objective_do_not_count_as_success(tmp_path):
     d = h.run()
     assert d["HyperParameterTuningJobStatus"] == "Failed"
     assert d["TrainingJobStatusCounters"]["Stopped"] >= 5
+
+
+def test_best_not_improving_without_a_count_is_filled_echoed_and_applied(tmp_path):
+    h = Harness(tmp_path, lambda spec: FakeScript(lines=["loss=1"]))
+    h.call("CreateHyperParameterTuningJob", tuning_request(
+        max_jobs=40, parallel=2, TuningJobCompletionCriteria={"BestObjectiveNotImproving": {}}))
+    d = h.run()
+    criteria = d["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"]
+    assert criteria["BestObjectiveNotImproving"]["MaxNumberOfTrainingJobsNotImproving"] == 10
+    assert d["HyperParameterTuningJobStatus"] == "Completed"
+    assert len(h.training_jobs()) < 40
+    assert d["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] >= 10
