@@ -291,6 +291,13 @@ class SearchSpace:
                 B[:, j] = X[:, s.start]
         return B
 
+    def column_groups(self) -> np.ndarray:
+        """Per encoded column: the index of its parameter (a one-hot block shares one)."""
+        out = np.empty(self.dim, dtype=int)
+        for j, s in enumerate(self._slices):
+            out[s] = j
+        return out
+
     def categorical_mask(self) -> np.ndarray:
         """Per box coordinate: True for categoricals."""
         return np.array([isinstance(p, CategoricalParam) for p in self.params])

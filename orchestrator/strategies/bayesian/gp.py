@@ -9,9 +9,7 @@ Notation (Rasmussen & Williams 2006, "GPML"; shapes in brackets):
   dk/dlog l_i = G (x_i - x'_i)^2 / l_i^2 (the 1/r of dr cancels: no singularity at r = 0).
 - Negative log posterior of theta: 1/2 y^T alpha + sum log L_ii + n/2 log 2pi - log p(theta);
   its gradient is -1/2 tr((alpha alpha^T - K^-1) dK/dtheta) - dlog p/dtheta (GPML 5.9).
-Priors: log l_i ~ N(sqrt2 + log(d)/2, 3) (Hvarfner et al. 2024, "Vanilla Bayesian optimization
-performs great in high dimensions": length scales grow like sqrt(d)); log s_f^2 ~ N(0, 1) on
-standardised data; log s_n^2 ~ N(-4, 1) (BoTorch's default noise prior), all within box bounds.
+Priors: see `Prior`; all parameters also stay within box bounds (`bounds`).
 """
 
 from __future__ import annotations
@@ -33,36 +31,50 @@ LOG_SN2_BOUNDS = (math.log(1e-6), math.log(1.0))
 
 @dataclass(frozen=True)
 class Prior:
-    ls_mean: float
-    ls_var: float = 3.0
+    """Energies (negative log densities up to constants) of theta's components.
+
+    Length scales (unit-cube inputs): log l ~ N(log 0.5, 1), i.e. a median of half the range
+    and a factor e either way at one standard deviation. Signal and noise variance: log-normal,
+    N(0, 1) on log s_f^2 (standardised data) and N(-4, 1) on log s_n^2 (BoTorch's noise prior).
+    Alternatives measured on Branin/Hartmann6/mixed (benchmarks/strategy-notes.md): Optuna's
+    prior on the inverse squared length scale lambda = 1/l^2, E = 0.1/lambda + 0.1 lambda
+    (`ls_log_mean=None`: mode l = 1) over-smooths and gets stuck on Branin's x1 = 10 wall; the
+    dimension-scaled log-normal of Hvarfner et al. 2024 (median ~4 sqrt(d)) is worse still on
+    Hartmann6 at 50 evaluations.
+    """
+
     sf2_mean: float = 0.0
     sf2_var: float = 1.0
     sn2_mean: float = -4.0
     sn2_var: float = 1.0
-    ls_kind: str = "lognormal"
-
-    @classmethod
-    def for_dim(cls, d: int) -> Prior:
-        return cls(ls_mean=math.sqrt(2.0) + 0.5 * math.log(max(d, 1)))
+    ls_log_mean: float | None = math.log(0.5)  # None: Optuna's inverse-squared prior
+    ls_log_var: float = 1.0
 
     def mode(self, d: int) -> np.ndarray:
-        return np.r_[np.full(d, self.ls_mean), self.sf2_mean, self.sn2_mean]
+        ls = 0.0 if self.ls_log_mean is None else self.ls_log_mean
+        return np.r_[np.full(d, ls), self.sf2_mean, self.sn2_mean]
+
+    def spread(self, d: int) -> np.ndarray:
+        """Standard deviations used to draw random restarts around the mode."""
+        return np.r_[np.full(d, 1.0), math.sqrt(self.sf2_var), math.sqrt(self.sn2_var)]
 
     def neg_log_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         d = theta.size - 2
-        mean = np.r_[np.full(d, self.ls_mean), self.sf2_mean, self.sn2_mean]
-        var = np.r_[np.full(d, self.ls_var), self.sf2_var, self.sn2_var]
-        diff = theta - mean
-        val, grad = 0.5 * diff**2 / var, diff / var
-        if self.ls_kind in ("invsq", "optuna"):
-            t = theta[:d]
-            val[:d] = 0.1 * np.exp(2 * t) + 0.1 * np.exp(-2 * t)
-            grad[:d] = 0.2 * np.exp(2 * t) - 0.2 * np.exp(-2 * t)
-        if self.ls_kind == "optuna":
-            a, b = theta[d], theta[d + 1]
-            val[d], grad[d] = -a + math.exp(a), -1 + math.exp(a)
-            val[d + 1], grad[d + 1] = -0.1 * b + 30 * math.exp(b), -0.1 + 30 * math.exp(b)
-        return float(val.sum()), grad
+        t = theta[:d]
+        e2, em2 = np.exp(2 * t), np.exp(-2 * t)
+        val = float(np.sum(0.1 * e2 + 0.1 * em2))
+        grad = np.empty_like(theta)
+        grad[:d] = 0.2 * e2 - 0.2 * em2
+        if self.ls_log_mean is not None:
+            diff = t - self.ls_log_mean
+            val = float(np.sum(0.5 * diff * diff / self.ls_log_var))
+            grad[:d] = diff / self.ls_log_var
+        for i, (mean, var) in ((d, (self.sf2_mean, self.sf2_var)),
+                               (d + 1, (self.sn2_mean, self.sn2_var))):
+            diff = theta[i] - mean
+            val += 0.5 * diff * diff / var
+            grad[i] = diff / var
+        return val, grad
 
 
 def bounds(d: int) -> list[tuple[float, float]]:
@@ -85,8 +97,9 @@ def _scaled_dist(A: np.ndarray, B: np.ndarray, ls: np.ndarray) -> np.ndarray:
 def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Prior,
                       sqdiff: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood plus negative log prior of theta, and its gradient.
-    `sqdiff` [d, n, n] = (X_i - X_i')^2 may be passed precomputed (it only depends on X)."""
-    n, d = X.shape
+    `sqdiff` [d, n, n] = (X_i - X_i')^2 may be passed precomputed (it only depends on X); d is
+    then its first dimension (a sum of columns per group: length scales tied within groups)."""
+    n, d = X.shape[0], X.shape[1] if sqdiff is None else sqdiff.shape[0]
     ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
     if sqdiff is None:
         sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
@@ -115,16 +128,22 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Pr
 
 def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                         n_restarts: int = 2, maxiter: int = 100,
-                        prior: Prior | None = None) -> np.ndarray:
+                        prior: Prior | None = None, groups: np.ndarray | None = None
+                        ) -> np.ndarray:
     """MAP theta by multi-start L-BFGS-B: the prior mode, then `n_restarts` draws from the
-    prior. If every start fails, the prior mode is returned (a usable, if vague, model)."""
-    n, d = X.shape
-    prior = prior or Prior.for_dim(d)
+    prior. If every start fails, the prior mode is returned (a usable, if vague, model).
+    `groups[i]` (0..G-1) ties the length scales of columns with equal group (the one-hot
+    columns of one categorical); the returned theta has one length scale per column."""
+    prior = prior or Prior()
+    sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
+    if groups is not None:
+        member = np.eye(int(groups.max()) + 1)[groups].T  # [G, d] column membership
+        sqdiff = np.tensordot(member, sqdiff, axes=1)
+    d = sqdiff.shape[0]
     bnds = bounds(d)
     lo, hi = np.array([b[0] for b in bnds]), np.array([b[1] for b in bnds])
-    sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
     starts = [prior.mode(d)]
-    sd = np.sqrt(np.r_[np.full(d, prior.ls_var), prior.sf2_var, prior.sn2_var])
+    sd = prior.spread(d)
     for _ in range(n_restarts):
         starts.append(np.clip(prior.mode(d) + sd * rng.standard_normal(d + 2) * 0.5, lo, hi))
     best_theta, best_val = np.clip(prior.mode(d), lo, hi), math.inf
@@ -137,6 +156,8 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
             continue
         if np.isfinite(res.fun) and res.fun < best_val:
             best_theta, best_val = res.x, float(res.fun)
+    if groups is not None:
+        best_theta = np.r_[best_theta[:d][groups], best_theta[d:]]
     return best_theta
 
 

@@ -3,9 +3,9 @@
 Candidates (encoded, already legal): uniform draws in the box (respecting each scale), plus
 Gaussian perturbations of the best observed points at several radii (categoricals resampled
 with small probability). Small discrete spaces are scored exhaustively instead. The best few
-candidates are refined jointly by L-BFGS-B over the numeric coordinates (integers relaxed,
-categoricals held), snapped back to legal points, and rescored; the best configuration not
-seen before wins.
+candidates, and the best candidate of each of the best categorical combinations, are refined
+jointly by L-BFGS-B over the numeric coordinates (integers relaxed, categoricals held),
+snapped back to legal points, and rescored; the best configuration not seen before wins.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ N_LOCAL_CENTERS = 5
 N_PER_CENTER = 60
 N_REFINE = 3
 RADII = (0.01, 0.05, 0.2)
+N_COMBOS = 8
 
 AcqFn = Callable[[np.ndarray], np.ndarray]
 
@@ -72,6 +73,26 @@ def _refine(space: SearchSpace, post: Posterior, best: np.ndarray,
     return space.project(X)
 
 
+def _starts(space: SearchSpace, C: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices of the refinement starts: the N_REFINE best candidates, plus the best one of
+    each of the N_COMBOS best categorical combinations. The numeric optimum often moves with
+    a categorical (Adam wants another learning rate than SGD): a switch only looks good once
+    its numeric values are re-optimised, which random flips of the best points never do."""
+    order = np.argsort(-scores)
+    chosen = list(order[:N_REFINE])
+    cat_cols = np.setdiff1d(np.arange(space.dim), space.numeric_cols)
+    if cat_cols.size and N_COMBOS:
+        seen_combos: set[bytes] = set()
+        for i in order:
+            combo = C[i, cat_cols].tobytes()
+            if combo not in seen_combos:
+                seen_combos.add(combo)
+                chosen.append(i)
+                if len(seen_combos) >= N_COMBOS:
+                    break
+    return np.array(sorted(set(chosen)))
+
+
 def maximize_acquisition(space: SearchSpace, post: Posterior, best: np.ndarray,
                          rng: np.random.Generator, seen: set[tuple],
                          centers: np.ndarray, exhaustive: list[Params] | None = None
@@ -88,8 +109,7 @@ def maximize_acquisition(space: SearchSpace, post: Posterior, best: np.ndarray,
         _local_candidates(space, centers[:N_LOCAL_CENTERS], rng, N_PER_CENTER),
     ])
     scores = log_ei(*post.predict(C), best)
-    top = C[np.argsort(-scores)[:N_REFINE]]
-    R = _refine(space, post, best, top)
+    R = _refine(space, post, best, C[_starts(space, C, scores)])
     C = np.vstack([C, R])
     scores = np.r_[scores, log_ei(*post.predict(R), best)]
     for i in np.argsort(-scores):

@@ -44,7 +44,7 @@ def test_beats_random_on_branin_and_is_reproducible():
     bo = _run(make_strategy("Bayesian", space, maximize=False, seed=0), branin, 25)
     rs = _run(make_strategy("Random", space, maximize=False, seed=0), branin, 25)
     bo_best, rs_best = min(o.value for o in bo), min(o.value for o in rs)
-    assert bo_best < 0.45 and bo_best < rs_best  # optimum 0.3979
+    assert bo_best < 0.5 and bo_best < rs_best  # optimum 0.3979, random median ~1.5
     again = _run(make_strategy("Bayesian", space, maximize=False, seed=0), branin, 25)
     assert [o.params for o in again] == [o.params for o in bo]
 

@@ -26,9 +26,17 @@ def _data(n: int = 25, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     return X, (y - y.mean()) / y.std()
 
 
+def test_prior_gradient_matches_finite_differences():
+    prior = Prior()
+    theta = np.array([-1.0, 0.3, 2.0, 0.5, -3.0])
+    _, grad = prior.neg_log_and_grad(theta)
+    num = approx_fprime(theta, lambda t: prior.neg_log_and_grad(t)[0], 1e-7)
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-6)
+
+
 def test_likelihood_gradient_matches_finite_differences():
     X, y = _data()
-    prior = Prior.for_dim(3)
+    prior = Prior()
     theta = np.r_[np.log([0.3, 0.5, 1.0]), 0.1, -3.0]
     _, grad = neg_log_posterior(theta, X, y, prior)
     num = approx_fprime(theta, lambda t: neg_log_posterior(t, X, y, prior)[0], 1e-6)
@@ -37,7 +45,7 @@ def test_likelihood_gradient_matches_finite_differences():
 
 def test_fit_improves_the_objective_and_stays_in_bounds():
     X, y = _data()
-    prior = Prior.for_dim(3)
+    prior = Prior()
     theta = fit_hyperparameters(X, y, np.random.default_rng(0))
     assert neg_log_posterior(theta, X, y, prior)[0] < neg_log_posterior(prior.mode(3), X, y,
                                                                          prior)[0]
@@ -45,6 +53,13 @@ def test_fit_improves_the_objective_and_stays_in_bounds():
         assert lo - 1e-9 <= t <= hi + 1e-9
     # the irrelevant third input gets a longer length scale than the first
     assert theta[2] > theta[0]
+
+
+def test_tied_length_scales_are_equal_within_a_group():
+    X, y = _data(d=4)
+    groups = np.array([0, 1, 2, 2])  # the last two columns: one categorical's one-hot block
+    theta = fit_hyperparameters(X, y, np.random.default_rng(0), groups=groups)
+    assert theta.shape == (4 + 2,) and theta[2] == theta[3] and theta[0] != theta[1]
 
 
 def test_posterior_interpolates_noiseless_data_and_is_uncertain_far_away():

@@ -34,6 +34,7 @@ def space() -> SearchSpace:
 def test_names_in_request_order_and_encoded_dim(space):
     assert space.names == ["depth", "units", "lr", "mom", "drop", "opt"]
     assert space.dim == 5 + 3
+    assert space.column_groups().tolist() == [0, 1, 2, 3, 4, 5, 5, 5]
     assert not space.is_discrete and space.size() is None
 
 
