@@ -8,6 +8,7 @@ ended Stopped; 4 the endpoint could not be reached or started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -102,7 +103,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.name:
         body["HyperParameterTuningJobName"] = args.name
     with _maybe_embedded(args) as endpoint:
-        return submit_and_watch(endpoint, body, wait=args.wait or args.embedded_forced)
+        return submit_and_watch(endpoint, body, wait=args.wait or args.embedded_forced,
+                                embedded=args.embedded_forced)
 
 
 class _maybe_embedded:
@@ -132,7 +134,13 @@ class _maybe_embedded:
             self.app.stop()
 
 
-def submit_and_watch(endpoint: str, body: dict[str, Any], wait: bool) -> int:
+def submit_and_watch(endpoint: str, body: dict[str, Any], wait: bool,
+                     embedded: bool = False) -> int:
+    """Create the tuning job; with `wait`, watch it to the end.
+
+    Ctrl-C while watching: with an embedded server (its jobs cannot outlive this process) the
+    tuning job is stopped and watched until Stopped, so no container is left behind; with a
+    separate server we only stop watching and the job goes on."""
     from botocore.exceptions import ClientError, ParamValidationError
 
     sm = _client("sagemaker", endpoint)
@@ -149,7 +157,16 @@ def submit_and_watch(endpoint: str, body: dict[str, Any], wait: bool) -> int:
         return EXIT_OK
     from orchestrator.progress import watch
 
-    final = watch(sm, name)
+    try:
+        final = watch(sm, name)
+    except KeyboardInterrupt:
+        if not embedded:
+            print(f"\nstopped watching; {name} goes on (smlocal stop {name} to stop it)")
+            return EXIT_STOPPED
+        print(f"\nstopping {name} (the server lives in this process)...", flush=True)
+        with contextlib.suppress(ClientError):
+            sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        final = watch(sm, name)
     return {"Completed": EXIT_OK, "Failed": EXIT_FAILED}.get(
         final["HyperParameterTuningJobStatus"], EXIT_STOPPED)
 
@@ -251,7 +268,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestrator.demo import run_demo
 
     with _maybe_embedded(args) as endpoint:
-        return run_demo(endpoint, jobs=args.jobs, parallel=args.parallel)
+        return run_demo(endpoint, jobs=args.jobs, parallel=args.parallel,
+                        embedded=args.embedded_forced)
 
 
 # -- parser ------------------------------------------------------------------------------------

@@ -95,10 +95,11 @@ def demo_request(name: str, data_uri: str, jobs: int = 20, parallel: int = 4) ->
     }
 
 
-def run_demo(endpoint: str, jobs: int = 20, parallel: int = 4) -> int:
+def run_demo(endpoint: str, jobs: int = 20, parallel: int = 4, embedded: bool = False) -> int:
     from orchestrator.cli import _client, submit_and_watch
 
     data_uri = upload_example_data(_client("s3", endpoint))
     name = time.strftime("gbm-demo-%y%m%d-%H%M%S")
     print(f"example data uploaded to {data_uri}/{{train,validation}}/")
-    return submit_and_watch(endpoint, demo_request(name, data_uri, jobs, parallel), wait=True)
+    return submit_and_watch(endpoint, demo_request(name, data_uri, jobs, parallel), wait=True,
+                            embedded=embedded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -75,3 +76,36 @@ def test_bad_input_files_say_what_and_where(server, tmp_path):
 def test_unreachable_endpoint_exit_code(free_port):
     run = smlocal(f"http://127.0.0.1:{free_port()}", "list", timeout=60)
     assert run.returncode == 4 and "smlocal serve" in run.stderr
+
+
+def test_ctrl_c_on_an_embedded_server_stops_the_job_and_leaves_no_container(
+        tmp_path, docker_client, smlocal_image, free_port):
+    import signal
+
+    from tests.integration.e2e import wait_for
+
+    image = smlocal_image("probe")
+    request = demo_request("cli-interrupt", "s3://unused/data", jobs=4, parallel=2)
+    definition = request["TrainingJobDefinition"]
+    del definition["InputDataConfig"]
+    definition["AlgorithmSpecification"].update(
+        TrainingImage=image, MetricDefinitions=[{"Name": "validation:logloss",
+                                                 "Regex": r"loss=([0-9.]+)"}])
+    definition["StaticHyperParameters"] = {"sleep_seconds": "300", "metrics": "loss=0.5"}
+    (tmp_path / "job.json").write_text(json.dumps(request))
+    label = {"label": "smlocal.tuning-job=cli-interrupt"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "--endpoint",
+         f"http://127.0.0.1:{free_port()}", "tune", str(tmp_path / "job.json")],
+        env={**os.environ, "SMLOCAL_HOME": str(tmp_path / "state"),
+             "SMLOCAL_STOP_GRACE_SECONDS": "2"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: len(docker_client.containers.list(filters=label)) == 2, timeout=120)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, out
+    assert "stopping cli-interrupt" in out and "ended Stopped" in out
+    assert docker_client.containers.list(all=True, filters=label) == []
