@@ -37,6 +37,8 @@ class DockerBackend:
     `host_capacity`: what containers may use at most (default: what the engine reports).
     `label_prefix`: container labels `<prefix>.job`, `<prefix>.host`, `<prefix>.state`; only
     containers whose `<prefix>.state` is this `work_dir` are ever adopted or removed.
+    `checkpoint_sync_seconds`: how often a job with a CheckpointConfig syncs its checkpoint
+    folder to S3 while it trains (<= 0: only when it ends).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class DockerBackend:
         cpu_oversubscribe: bool = True,
         label_prefix: str = "smlocal",
         host_capacity: HostCapacity | None = None,
+        checkpoint_sync_seconds: float = 10.0,
     ) -> None:
         self._ops = DockerOps(docker_client)
         self._owns_client = docker_client is None
@@ -63,6 +66,7 @@ class DockerBackend:
             label_prefix=label_prefix,
             host_override=host_capacity,
             on_done=self._forget,
+            checkpoint_sync_seconds=checkpoint_sync_seconds,
         )
         self._ctx.work_dir.mkdir(parents=True, exist_ok=True)
         self._runs: dict[str, JobRun] = {}

@@ -224,26 +224,124 @@ class S3Stager:
 
     def sync_checkpoints(self, sources: list[Path], uri: str, region: str) -> None:
         """Local checkpoint files → `uri` uncompressed; objects deleted locally are deleted."""
-        bucket, prefix = split_s3_uri(uri)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        client = self.client(region)
-        local = dict((prefix + rel, path) for path, rel in _merged_files(sources, files_only=True))
-        remote = set(self.list_keys(f"s3://{bucket}/{prefix}", region))
-        for key, path in local.items():
-            self._upload_file(path, bucket, key, region)
-        stale = sorted(remote - set(local))
-        try:
-            for start in range(0, len(stale), 1000):
-                batch = [{"Key": k} for k in stale[start : start + 1000]]
-                client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-        except (ClientError, BotoCoreError) as exc:
-            raise StagingError(f"deleting stale checkpoints under {uri} failed: {exc}") from exc
+        CheckpointSync(self, sources, uri, region).sync()
 
     def _upload_file(self, path: Path, bucket: str, key: str, region: str) -> None:
         try:
             self.client(region).upload_file(str(path), bucket, key)
         except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
             raise StagingError(f"uploading s3://{bucket}/{key} failed: {exc}") from exc
+
+
+class CheckpointSync:
+    """Incremental one-way sync of the checkpoint folders to `CheckpointConfig.S3Uri`.
+
+    SageMaker syncs the local checkpoint path to S3 while training runs, uncompressed, and
+    deletions propagate (spec §5; AWS "Use checkpoints in Amazon SageMaker"). A file is sent
+    again only when its (size, mtime) changed since we last sent it, so the final sync after
+    periodic ones uploads nothing twice. Trees merge as in `upload_tar` (first source wins).
+
+    `state_file` keeps what was sent across a server restart (a re-adopted job resumes
+    without re-uploading). `sync()` is serialised; call it from any thread.
+    """
+
+    def __init__(
+        self,
+        stager: S3Stager,
+        sources: list[Path],
+        uri: str,
+        region: str,
+        state_file: Path | None = None,
+    ) -> None:
+        self._stager, self._sources, self._region = stager, list(sources), region
+        self._uri = uri
+        self._bucket, prefix = split_s3_uri(uri)
+        self._prefix = prefix.rstrip("/") + "/" if prefix else ""
+        self._state_file = state_file
+        self._sent: dict[str, list] = {}  # relative name -> [size, mtime_ns, local path]
+        self._lock = threading.Lock()
+        if state_file is not None:
+            try:
+                loaded = json.loads(state_file.read_text())
+                if isinstance(loaded, dict):
+                    self._sent = loaded
+            except (OSError, ValueError):
+                pass
+
+    def mark_current(self) -> None:
+        """The local files are what S3 holds (just restored from it): nothing to send."""
+        with self._lock:
+            self._sent = {rel: sig for rel, sig in self._local().items() if sig is not None}
+            self._save()
+
+    def sync(self, *, tolerate_vanished: bool = False) -> tuple[int, int]:
+        """Upload new or changed files, delete objects whose file is gone; (sent, deleted).
+
+        `tolerate_vanished`: a file removed between listing and upload is skipped (the
+        training is still writing; the next sync deletes its object) instead of failing.
+        """
+        with self._lock:
+            local = self._local()
+            remote = set(
+                self._stager.list_keys(f"s3://{self._bucket}/{self._prefix}", self._region)
+            )
+            sent = 0
+            for rel, sig in local.items():
+                key = self._prefix + rel
+                if sig is None or (self._sent.get(rel) == sig and key in remote):
+                    continue
+                path = Path(sig[2])
+                try:
+                    self._stager._upload_file(path, self._bucket, key, self._region)
+                except (StagingError, OSError):
+                    if tolerate_vanished and not path.exists():
+                        continue
+                    raise
+                self._sent[rel] = sig
+                sent += 1
+            stale = sorted(remote - {self._prefix + rel for rel in local})
+            self._delete(stale)
+            for key in stale:
+                self._sent.pop(key[len(self._prefix) :], None)
+            for rel in set(self._sent) - set(local):
+                del self._sent[rel]
+            if sent or stale:
+                self._save()
+            return sent, len(stale)
+
+    def _local(self) -> dict[str, list | None]:
+        found: dict[str, list | None] = {}
+        for path, rel in _merged_files(self._sources, files_only=True):
+            try:
+                st = path.stat()
+            except OSError:  # removed while we walked
+                found[rel] = None
+                continue
+            found[rel] = [st.st_size, st.st_mtime_ns, str(path)]
+        return found
+
+    def _delete(self, keys: list[str]) -> None:
+        client = self._stager.client(self._region)
+        try:
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": k} for k in keys[start : start + 1000]]
+                client.delete_objects(
+                    Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise StagingError(
+                f"deleting stale checkpoints under {self._uri} failed: {exc}"
+            ) from exc
+
+    def _save(self) -> None:
+        if self._state_file is None:
+            return
+        tmp = self._state_file.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self._sent))
+            os.replace(tmp, self._state_file)
+        except OSError:  # only costs a re-upload after a restart
+            pass
 
 
 def _no_objects(uri: str, region: str) -> str:

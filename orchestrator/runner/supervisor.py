@@ -6,8 +6,13 @@ Infrastructure failures (`InfraError`, `StagingError`) are retried up to
 `spec.max_retry_attempts` times, going back to Starting (R7); a non-zero exit never is.
 
 Restart bookkeeping in `<work_dir>/<job>/`: `stop_reason` (a stop in progress, so a restarted
-server still reports `stopped`/`max_runtime`) and `outcome.json` (written before containers
-and folders are removed, so an outcome computed just before a crash is not lost).
+server still reports `stopped`/`max_runtime`), `outcome.json` (written before containers
+and folders are removed, so an outcome computed just before a crash is not lost) and
+`checkpoints_sent.json` (what the checkpoint sync has uploaded).
+
+With a CheckpointConfig, a small thread syncs the checkpoint folders to S3 every
+`checkpoint_sync_seconds` while the containers run (as SageMaker does, spec §5), so a job
+killed hard still has its latest checkpoints in S3; jobs without one get no thread.
 
 The backend keeps no log file: the containers' lines and its own notes (stream "smlocal") go
 to `JobSink.logs`, and the controller keeps the job's one log.
@@ -40,6 +45,7 @@ from orchestrator.runner.logstream import LineAssembler
 from orchestrator.runner.resources import GpuUnavailable, HostCapacity, container_limits
 from orchestrator.runner.staging import (
     DUMMY_CREDENTIALS,
+    CheckpointSync,
     S3Stager,
     StagingError,
     StopRequested,
@@ -53,6 +59,8 @@ STOP_FILE = "stop_reason"
 # from them and shows them as "[smlocal] <text>"), attributed to the first host.
 NOTE_STREAM, NOTE_HOST = "smlocal", "algo-1"
 OUTCOME_FILE = "outcome.json"
+# What the checkpoint sync has sent (so a re-adopted job does not send it all again).
+CHECKPOINT_STATE_FILE = "checkpoints_sent.json"
 
 
 @dataclass
@@ -68,6 +76,7 @@ class BackendContext:
     label_prefix: str
     host_override: HostCapacity | None
     on_done: Callable[[str, object], None]
+    checkpoint_sync_seconds: float = 10.0  # <= 0: sync only when the job ends
 
     def host(self) -> HostCapacity:
         return self.host_override or self.ops.host_capacity()
@@ -120,10 +129,11 @@ class JobRun:
         self._ips: dict[str, str] = {}
         self._training_start: float | None = None
         self._runtime_used = 0.0
+        self._checkpoints: CheckpointSync | None = None
         self._dir = layout.job_dir(ctx.work_dir, spec.name)
         self._dir.mkdir(parents=True, exist_ok=True)
         if recovered is None and adopted is None:  # a fresh launch: no stale bookkeeping
-            for stale in (STOP_FILE, OUTCOME_FILE):
+            for stale in (STOP_FILE, OUTCOME_FILE, CHECKPOINT_STATE_FILE):
                 (self._dir / stale).unlink(missing_ok=True)
         self.thread = threading.Thread(target=self._main, name=f"smlocal-{spec.name}", daemon=True)
 
@@ -276,6 +286,18 @@ class JobRun:
         if spec.checkpoint_s3_uri:
             dests = [h.dirs.checkpoints for h in self._hosts]
             stager.restore_checkpoints(spec.checkpoint_s3_uri, dests, spec.region, should_stop)
+            self._checkpoint_sync().mark_current()  # restored files are in S3 already
+
+    def _checkpoint_sync(self) -> CheckpointSync:
+        if self._checkpoints is None:
+            self._checkpoints = CheckpointSync(
+                self.ctx.stager,
+                [h.dirs.checkpoints for h in self._hosts],
+                self.spec.checkpoint_s3_uri,
+                self.spec.region,
+                state_file=self._dir / CHECKPOINT_STATE_FILE,
+            )
+        return self._checkpoints
 
     def _should_stop(self) -> bool:
         return self.stop_reason is not None or self._closed.is_set()
@@ -427,6 +449,39 @@ class JobRun:
     # ---- supervision and the end ----------------------------------------------------------
 
     def _supervise_and_finish(self) -> JobOutcome:
+        syncing = self._start_checkpoint_sync()
+        try:
+            self._supervise()
+        finally:
+            if syncing is not None:  # stopped before the final sync: never two at once
+                syncing[0].set()
+                syncing[1].join()
+        exited = time.time()
+        self._runtime_used += exited - self._training_start
+        errors = [h.error for h in self._hosts if h.error]
+        if errors and self.stop_reason is None:
+            raise InfraError(errors[0])
+        return self._finish(exited)
+
+    def _start_checkpoint_sync(self) -> tuple[threading.Event, threading.Thread] | None:
+        period = self.ctx.checkpoint_sync_seconds
+        if not self.spec.checkpoint_s3_uri or period <= 0:
+            return None
+        sync, done = self._checkpoint_sync(), threading.Event()
+
+        def loop() -> None:
+            while not done.wait(period) and not self._closed.is_set():
+                try:
+                    sync.sync(tolerate_vanished=True)
+                except Exception as exc:  # noqa: BLE001 - the final sync reports failures
+                    log.warning("%s: periodic checkpoint sync failed: %s", self.spec.name, exc)
+
+        thread = threading.Thread(target=loop, name=f"smlocal-ckpt-{self.spec.name}", daemon=True)
+        thread.start()
+        return done, thread
+
+    def _supervise(self) -> None:
+        """Wait until every container has exited, enforcing stops and MaxRuntimeInSeconds."""
         hosts, ops, grace = self._hosts, self.ctx.ops, self.ctx.stop_grace_seconds
         deadline = self._training_start + self.spec.max_runtime_seconds - self._runtime_used
         terminate_at: float | None = None
@@ -461,12 +516,6 @@ class JobRun:
             else:
                 timeout = (terminate_at + grace - now) if not killed else 1.0
             self._changed.wait(max(0.0, min(timeout, 3600.0)))
-        exited = time.time()
-        self._runtime_used += exited - self._training_start
-        errors = [h.error for h in hosts if h.error]
-        if errors and self.stop_reason is None:
-            raise InfraError(errors[0])
-        return self._finish(exited)
 
     def _finish(self, exited: float) -> JobOutcome:
         hosts = self._hosts
@@ -519,10 +568,8 @@ class JobRun:
             tasks.append(
                 lambda: stager.upload_tar(outputs, f"{prefix}/output.tar.gz", spec.region, scratch)
             )
-        if spec.checkpoint_s3_uri:
-            checkpoints = [h.dirs.checkpoints for h in hosts]
-            uri = spec.checkpoint_s3_uri
-            tasks.append(lambda: stager.sync_checkpoints(checkpoints, uri, spec.region))
+        if spec.checkpoint_s3_uri:  # only what changed since the last periodic sync
+            tasks.append(self._checkpoint_sync().sync)
         if len(tasks) > 1:  # independent uploads go up side by side
             with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
                 for future in [pool.submit(task) for task in tasks]:

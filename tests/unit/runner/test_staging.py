@@ -14,6 +14,7 @@ from moto.server import ThreadedMotoServer
 
 from orchestrator.runner.base import Channel
 from orchestrator.runner.staging import (
+    CheckpointSync,
     S3Stager,
     StagingError,
     StopRequested,
@@ -197,3 +198,53 @@ def test_checkpoint_restore_and_sync_propagate_deletions(s3, s3_url, tmp_path) -
 def test_restore_from_an_empty_checkpoint_prefix_is_fine(s3, s3_url, tmp_path) -> None:
     S3Stager(s3_url).restore_checkpoints(f"s3://{s3.bucket}/none/", [tmp_path], REGION, never)
     assert list(tmp_path.iterdir()) == []
+
+
+def keys_under(s3, prefix: str) -> set[str]:
+    return {
+        o["Key"] for o in s3.list_objects_v2(Bucket=s3.bucket, Prefix=prefix).get("Contents", [])
+    }
+
+
+def test_checkpoint_sync_sends_only_what_changed_and_propagates_deletions(
+    s3, s3_url, tmp_path
+) -> None:
+    put(s3, "inc/stale", b"s")  # an object without a local file goes
+    src = tmp_path / "h1"
+    (src / "sub").mkdir(parents=True)
+    (src / "a").write_bytes(b"a")
+    (src / "sub" / "b").write_bytes(b"b")
+    sync = CheckpointSync(S3Stager(s3_url), [src], f"s3://{s3.bucket}/inc/", REGION)
+    assert sync.sync() == (2, 1)
+    assert keys_under(s3, "inc/") == {"inc/a", "inc/sub/b"}
+    assert sync.sync() == (0, 0)  # unchanged: nothing sent again
+    (src / "a").write_bytes(b"a2")
+    (src / "sub" / "b").unlink()
+    assert sync.sync() == (1, 1)
+    assert keys_under(s3, "inc/") == {"inc/a"}
+    assert s3.get_object(Bucket=s3.bucket, Key="inc/a")["Body"].read() == b"a2"
+    s3.delete_object(Bucket=s3.bucket, Key="inc/a")  # gone from S3 behind our back: resent
+    assert sync.sync() == (1, 0)
+
+
+def test_restored_checkpoints_are_not_sent_back(s3, s3_url, tmp_path) -> None:
+    put(s3, "rest/x", b"x")
+    put(s3, "rest/y", b"y")
+    stager, dest = S3Stager(s3_url), tmp_path / "h1"
+    stager.restore_checkpoints(f"s3://{s3.bucket}/rest", [dest], REGION, never)
+    sync = CheckpointSync(stager, [dest], f"s3://{s3.bucket}/rest", REGION)
+    sync.mark_current()
+    (dest / "y").write_bytes(b"changed")
+    assert sync.sync() == (1, 0)
+
+
+def test_checkpoint_sync_state_survives_a_restart(s3, s3_url, tmp_path) -> None:
+    src, state = tmp_path / "h1", tmp_path / "sent.json"
+    src.mkdir()
+    (src / "c").write_bytes(b"c")
+    uri = f"s3://{s3.bucket}/st"
+    assert CheckpointSync(S3Stager(s3_url), [src], uri, REGION, state_file=state).sync() == (1, 0)
+    again = CheckpointSync(S3Stager(s3_url), [src], uri, REGION, state_file=state)
+    assert again.sync() == (0, 0)
+    state.write_text("not json")  # a damaged record only costs a re-upload
+    assert CheckpointSync(S3Stager(s3_url), [src], uri, REGION, state_file=state).sync() == (1, 0)
