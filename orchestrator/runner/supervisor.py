@@ -42,9 +42,9 @@ from orchestrator.runner.containers import (
     ResponseSet,
 )
 from orchestrator.runner.logstream import LineAssembler
+from orchestrator.runner.requests import container_request
 from orchestrator.runner.resources import GpuUnavailable, HostCapacity, container_limits
 from orchestrator.runner.staging import (
-    DUMMY_CREDENTIALS,
     CheckpointSync,
     S3Stager,
     StagingError,
@@ -344,52 +344,11 @@ class JobRun:
         return name
 
     def _request(self, host: _Host, limits) -> ContainerRequest:
-        spec, ctx, prefix = self.spec, self.ctx, self.ctx.label_prefix
-        env = {"AWS_REGION": spec.region, "AWS_DEFAULT_REGION": spec.region}
-        if not spec.network_isolation and ctx.container_s3_endpoint_url:
-            env.update(
-                S3_ENDPOINT_URL=ctx.container_s3_endpoint_url,  # sagemaker-training, SDK local mode
-                AWS_ENDPOINT_URL_S3=ctx.container_s3_endpoint_url,  # boto3 ≥ 1.28 / AWS CLI v2
-                AWS_ACCESS_KEY_ID=DUMMY_CREDENTIALS["aws_access_key_id"],
-                AWS_SECRET_ACCESS_KEY=DUMMY_CREDENTIALS["aws_secret_access_key"],
-            )
-        env.update(spec.environment)
-        env.update(TRAINING_JOB_NAME=spec.name, TRAINING_JOB_ARN=spec.arn)
-        labels = {
-            **spec.labels,
-            f"{prefix}.job": spec.name,
-            f"{prefix}.host": host.name,
-            f"{prefix}.state": str(ctx.work_dir),
-        }
-        if spec.entrypoint:  # ContainerEntrypoint replaces `train`; arguments follow it
-            entrypoint, command = list(spec.entrypoint), list(spec.arguments or []) or None
-        else:
-            entrypoint, command = None, list(spec.arguments or ["train"])
-        ip, extra_hosts = None, None
-        if self._network:
-            network, aliases = self._network, (host.name,)
-            ip, extra_hosts = self._ips[host.name], dict(self._ips)
-        elif spec.network_isolation:
-            # No network at all; the own name must still resolve (the training toolkit waits
-            # for every host name before it runs the user script).
-            network, aliases, extra_hosts = "none", (), {host.name: "127.0.0.1"}
-        else:
-            network, aliases = "bridge", ()
-        return ContainerRequest(
-            name=f"{prefix}-{spec.name}-{host.name}",
-            image=spec.image,
-            hostname=host.name,
-            command=command,
-            entrypoint=entrypoint,
-            environment=env,
-            labels=labels,
-            mounts=layout.mounts(host.dirs, spec),
-            limits=limits,
-            network=network,
-            aliases=aliases,
-            ip=ip,
-            extra_hosts=extra_hosts,
-        )
+        ips = self._ips if self._network else None
+        return container_request(
+            self.spec, host.name, host.dirs, limits, label_prefix=self.ctx.label_prefix,
+            work_dir=self.ctx.work_dir, s3_endpoint_url=self.ctx.container_s3_endpoint_url,
+            network=self._network, ips=ips)
 
     def _watch_all(self, since: float | None) -> None:
         for host in self._hosts:
