@@ -16,7 +16,8 @@ def clients(url: str) -> tuple[Any, Any]:
     return boto3.client("sagemaker", **kw), boto3.client("s3", **kw)
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 240, every: float = 0.5) -> Any:
+def wait_for(fn: Callable[[], Any], timeout: float = 240, every: float = 0.5,
+             what: str = "condition") -> Any:
     """Poll `fn` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -24,4 +25,4 @@ def wait_for(fn: Callable[[], Any], timeout: float = 240, every: float = 0.5) ->
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

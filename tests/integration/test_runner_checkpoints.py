@@ -7,12 +7,12 @@ uncompressed, deletions propagate), so a job killed hard still has its latest ch
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.runner import layout
+from tests.integration.e2e import wait_for
 from tests.integration.runner_fixtures import (  # noqa: F401
     RecordingSink,
     env,
@@ -26,13 +26,7 @@ SYNC_SECONDS = 0.2
 
 
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(predicate, timeout, every=0.05, what=what)
 
 
 def thread_names() -> list[str]:

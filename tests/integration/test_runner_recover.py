@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 
 import pytest
 
 from orchestrator.runner.base import JobOutcome
+from tests.integration.e2e import wait_for
 from tests.integration.runner_fixtures import (  # noqa: F401
     RecordingSink,
     env,
@@ -28,13 +28,7 @@ def container_state(env, job: str) -> list[str]:
 
 
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(predicate, timeout, every=0.05, what=what)
 
 
 def start_then_close(env, spec) -> float:
