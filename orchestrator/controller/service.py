@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator.clock import Clock
 from orchestrator.config import Settings
 from orchestrator.controller import describe, rules
-from orchestrator.controller.listing import paginate, sort_items
+from orchestrator.controller.listing import list_page, name_key, paginate
 from orchestrator.controller.training import TrainingService
 from orchestrator.controller.tuning import TuningController, definitions, resource_config
 from orchestrator.errors import ResourceNotFound, ValidationError
@@ -153,49 +153,48 @@ class SageMakerService:
         return describe.describe_tuning_job(doc, jobs, self.clock.now(), parent_jobs)
 
     def list_hyper_parameter_tuning_jobs(self, request: Request) -> dict[str, Any]:
-        docs = _filter_common(self.store.list_tuning_jobs(), request,
-                              "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")
-        end = "HyperParameterTuningEndTime"
-        summaries = []
-        for d in docs:
-            jobs = self.store.list_training_jobs(tuning_job=d["HyperParameterTuningJobName"])
-            summaries.append({
-                "HyperParameterTuningJobName": d["HyperParameterTuningJobName"],
-                "HyperParameterTuningJobArn": d["HyperParameterTuningJobArn"],
-                "HyperParameterTuningJobStatus": d["HyperParameterTuningJobStatus"],
-                "Strategy": d["HyperParameterTuningJobConfig"]["Strategy"],
-                "CreationTime": d["CreationTime"], end: d.get(end),
-                "LastModifiedTime": d.get("LastModifiedTime"),
-                "TrainingJobStatusCounters": describe.status_counters(jobs),
-                "ObjectiveStatusCounters": describe.objective_counters(jobs),
-                "ResourceLimits": d["HyperParameterTuningJobConfig"]["ResourceLimits"],
-            })
-        key = {"Name": lambda s: s["HyperParameterTuningJobName"].lower(),
-               "Status": lambda s: s["HyperParameterTuningJobStatus"],
-               "CreationTime": lambda s: s["CreationTime"]}[request.get("SortBy", "Name")]
-        items = sort_items(summaries, key, request.get("SortOrder") == "Descending")
-        page, token = paginate(items, request.get("NextToken"), request.get("MaxResults"))
+        summaries = [self._tuning_summary(d) for d in self.store.list_tuning_jobs()]
+        name, status = "HyperParameterTuningJobName", "HyperParameterTuningJobStatus"
+        page, token = list_page(
+            summaries, request, default_sort_by="Name",
+            sort_keys={"Name": lambda s: name_key(s[name]), "Status": lambda s: s[status],
+                       "CreationTime": lambda s: s["CreationTime"]},
+            name=lambda s: s[name], status=lambda s: s[status],
+            creation_time=lambda s: s["CreationTime"],
+            last_modified_time=lambda s: s.get("LastModifiedTime"))
         return _page("HyperParameterTuningJobSummaries", page, token)
+
+    def _tuning_summary(self, d: Doc) -> dict[str, Any]:
+        jobs = self.store.list_training_jobs(tuning_job=d["HyperParameterTuningJobName"])
+        return {
+            "HyperParameterTuningJobName": d["HyperParameterTuningJobName"],
+            "HyperParameterTuningJobArn": d["HyperParameterTuningJobArn"],
+            "HyperParameterTuningJobStatus": d["HyperParameterTuningJobStatus"],
+            "Strategy": d["HyperParameterTuningJobConfig"]["Strategy"],
+            "CreationTime": d["CreationTime"],
+            "HyperParameterTuningEndTime": d.get("HyperParameterTuningEndTime"),
+            "LastModifiedTime": d.get("LastModifiedTime"),
+            "TrainingJobStatusCounters": describe.status_counters(jobs),
+            "ObjectiveStatusCounters": describe.objective_counters(jobs),
+            "ResourceLimits": d["HyperParameterTuningJobConfig"]["ResourceLimits"],
+        }
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self, request: Request) -> dict:
         doc = self._get_tuning(request["HyperParameterTuningJobName"])
         multi = "TrainingJobDefinitions" in doc
         jobs = self.store.list_training_jobs(tuning_job=doc["HyperParameterTuningJobName"])
-        if request.get("StatusEquals"):
-            jobs = [j for j in jobs if j["TrainingJobStatus"] == request["StatusEquals"]]
         summaries = [describe.training_summary(j, multi) for j in jobs]
-        sort_by = request.get("SortBy", "Name")
-        if sort_by == "FinalObjectiveMetricValue":
+        objective = "FinalHyperParameterTuningJobObjectiveMetric"
+        if request.get("SortBy") == "FinalObjectiveMetricValue":
             # Jobs without an objective are not listed (spec §2.4).
-            summaries = [s for s in summaries
-                         if "FinalHyperParameterTuningJobObjectiveMetric" in s]
-        key = {"Name": lambda s: s["TrainingJobName"].lower(),
-               "CreationTime": lambda s: s["CreationTime"],
-               "Status": lambda s: s["TrainingJobStatus"],
-               "FinalObjectiveMetricValue":
-                   lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]}[sort_by]
-        items = sort_items(summaries, key, request.get("SortOrder") == "Descending")
-        page, token = paginate(items, request.get("NextToken"), request.get("MaxResults"))
+            summaries = [s for s in summaries if objective in s]
+        page, token = list_page(
+            summaries, request, default_sort_by="Name",
+            sort_keys={"Name": lambda s: name_key(s["TrainingJobName"]),
+                       "CreationTime": lambda s: s["CreationTime"],
+                       "Status": lambda s: s["TrainingJobStatus"],
+                       "FinalObjectiveMetricValue": lambda s: s[objective]["Value"]},
+            name=lambda s: s["TrainingJobName"], status=lambda s: s["TrainingJobStatus"])
         return _page("TrainingJobSummaries", page, token)
 
     def stop_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
@@ -240,19 +239,20 @@ class SageMakerService:
         return self.training.describe(request["TrainingJobName"])
 
     def list_training_jobs(self, request: Request) -> dict[str, Any]:
-        docs = _filter_common(self.store.list_training_jobs(), request,
-                              "TrainingJobName", "TrainingJobStatus")
         summaries = [{
             "TrainingJobName": d["TrainingJobName"], "TrainingJobArn": d["TrainingJobArn"],
             "CreationTime": d["CreationTime"], "TrainingEndTime": d.get("TrainingEndTime"),
             "LastModifiedTime": d.get("LastModifiedTime"),
             "TrainingJobStatus": d["TrainingJobStatus"], "SecondaryStatus": d["SecondaryStatus"],
-        } for d in docs]
-        key = {"Name": lambda s: s["TrainingJobName"].lower(),
-               "Status": lambda s: s["TrainingJobStatus"],
-               "CreationTime": lambda s: s["CreationTime"]}[request.get("SortBy", "CreationTime")]
-        items = sort_items(summaries, key, request.get("SortOrder") == "Descending")
-        page, token = paginate(items, request.get("NextToken"), request.get("MaxResults"))
+        } for d in self.store.list_training_jobs()]
+        page, token = list_page(
+            summaries, request, default_sort_by="CreationTime",
+            sort_keys={"Name": lambda s: name_key(s["TrainingJobName"]),
+                       "Status": lambda s: s["TrainingJobStatus"],
+                       "CreationTime": lambda s: s["CreationTime"]},
+            name=lambda s: s["TrainingJobName"], status=lambda s: s["TrainingJobStatus"],
+            creation_time=lambda s: s["CreationTime"],
+            last_modified_time=lambda s: s.get("LastModifiedTime"))
         return _page("TrainingJobSummaries", page, token)
 
     def stop_training_job(self, request: Request) -> dict[str, Any]:
@@ -294,28 +294,3 @@ def _page(key: str, items: list, token: str | None) -> dict[str, Any]:
     if token:
         out["NextToken"] = token
     return out
-
-
-def _as_epoch(value: Any) -> float:
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    return float(value)
-
-
-def _filter_common(docs: list[Doc], request: Request, name_key: str,
-                   status_key: str) -> list[Doc]:
-    """NameContains (case-insensitive), StatusEquals, strict time windows (spec §2.3)."""
-    if request.get("NameContains"):
-        needle = request["NameContains"].lower()
-        docs = [d for d in docs if needle in d[name_key].lower()]
-    if request.get("StatusEquals"):
-        docs = [d for d in docs if d[status_key] == request["StatusEquals"]]
-    for field, attr, after in (("CreationTimeAfter", "CreationTime", True),
-                               ("CreationTimeBefore", "CreationTime", False),
-                               ("LastModifiedTimeAfter", "LastModifiedTime", True),
-                               ("LastModifiedTimeBefore", "LastModifiedTime", False)):
-        if request.get(field) is not None:
-            bound = _as_epoch(request[field])
-            docs = [d for d in docs if (d.get(attr) or 0) > bound] if after else [
-                d for d in docs if (d.get(attr) or 0) < bound]
-    return docs
