@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.runner import confined
 from orchestrator.runner.base import Channel, JobSpec
 
 OPT_ML = "/opt/ml"
@@ -148,18 +149,23 @@ def mounts(dirs: HostDirs, spec: JobSpec) -> list[tuple[str, str, bool]]:
 
 
 def read_failure(dirs: HostDirs) -> str | None:
-    """First 1024 characters of /opt/ml/output/failure, or None when absent or empty."""
+    """First 1024 characters of /opt/ml/output/failure, or None when absent or empty.
+
+    Only a regular file is read: the container owns this folder, and a link there (to a host
+    file) or a FIFO (which would block the reader) must not reach the FailureReason."""
+    handle = confined.open_file(dirs.output, dirs.failure_file.name)
+    if handle is None:
+        return None
     try:
-        with open(dirs.failure_file, "rb") as handle:
+        with handle:
             raw = handle.read(FAILURE_LIMIT * 4)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except OSError:
         return None
     text = raw.decode("utf-8", "replace")[:FAILURE_LIMIT]
     return text if text.strip() else None
 
 
 def has_files(path: Path) -> bool:
-    """True when the tree holds at least one file (empty folders do not count)."""
-    if not path.is_dir():
-        return False
-    return any(files for _root, _dirs, files in os.walk(path))
+    """True when the tree holds at least one regular file (empty folders and links do not
+    count; a link in place of the folder itself is not followed)."""
+    return confined.has_files(path)

@@ -2,13 +2,18 @@
 
 Runs in the backend (never in the container), against our S3 endpoint with dummy credentials.
 Errors become `StagingError`; `retryable` says whether RetryStrategy may try again (R7).
+
+Every host folder is touched only through `confined` (issue 16): an S3 key that would leave
+its folder fails the job before anything is written, and uploads open only regular files that
+really are inside the folder (symlinks are never followed: kept as links inside a tar, sent as
+nothing otherwise; FIFOs and devices are skipped).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import stat
 import tarfile
 import tempfile
 import threading
@@ -20,6 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orchestrator.runner import confined
 from orchestrator.runner.base import Channel
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "smlocal", "aws_secret_access_key": "smlocal"}
@@ -126,23 +132,30 @@ class S3Stager:
             )
         if not pairs:
             raise StagingError(_no_objects(channel.s3_uri, region), retryable=False)
+        folder = f"/opt/ml/input/data/{channel.name}"
+        planned = _confine(pairs, folder)
         count = len(destinations)
-        jobs: list[tuple[str, str, Path]] = []
         if channel.distribution == "ShardedByS3Key" and count > 1:
-            by_key = {key: (b, rel) for b, key, rel in pairs}
+            by_key = {key: (b, parts) for b, key, parts in planned}
+            jobs = []
             for index, dest in enumerate(destinations):
                 for key in shard(list(by_key), index, count):
-                    b, rel = by_key[key]
-                    jobs.append((b, key, dest / rel))
+                    b, parts = by_key[key]
+                    jobs.append((b, key, dest, parts))
             self._download_all(jobs, region, should_stop)
             return
         first = destinations[0]
-        self._download_all([(b, key, first / rel) for b, key, rel in pairs], region, should_stop)
+        self._download_all([(b, k, first, p) for b, k, p in planned], region, should_stop)
         for dest in destinations[1:]:  # replicas: one download, local copies
             _copy_tree(first, dest, link=channel.input_mode == "FastFile")
 
     def restore_checkpoints(
-        self, uri: str, destinations: list[Path], region: str, should_stop: Callable[[], bool]
+        self,
+        uri: str,
+        destinations: list[Path],
+        region: str,
+        should_stop: Callable[[], bool],
+        local_path: str = "/opt/ml/checkpoints",
     ) -> None:
         """Checkpoints under `uri` into every host's checkpoint folder (none is fine)."""
         bucket, prefix = split_s3_uri(uri)
@@ -153,8 +166,9 @@ class S3Stager:
             if not exc.retryable:  # no bucket: nothing to restore
                 return
             raise
-        jobs = [(bucket, key, destinations[0] / key[len(prefix) :]) for key in keys]
-        self._download_all(jobs, region, should_stop)
+        planned = _confine([(bucket, key, key[len(prefix) :]) for key in keys], local_path)
+        first = destinations[0]
+        self._download_all([(b, k, first, p) for b, k, p in planned], region, should_stop)
         for dest in destinations[1:]:
             _copy_tree(destinations[0], dest)
 
@@ -175,22 +189,25 @@ class S3Stager:
             ) from exc
 
     def _download_all(
-        self, jobs: list[tuple[str, str, Path]], region: str, should_stop: Callable[[], bool]
+        self, jobs: list[_Download], region: str, should_stop: Callable[[], bool]
     ) -> None:
         client = self.client(region)
 
-        def fetch(job: tuple[str, str, Path]) -> None:
+        def fetch(job: _Download) -> None:
             if should_stop():
                 raise StopRequested()
-            bucket, key, dest = job
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            bucket, key, root, parts = job
             try:
                 body = client.get_object(Bucket=bucket, Key=key)["Body"]
-                with open(dest, "wb") as handle:
+                with confined.create_file(root, parts) as handle:
                     for chunk in iter(lambda: body.read(_CHUNK), b""):
                         handle.write(chunk)
             except (ClientError, BotoCoreError) as exc:
                 raise StagingError(f"downloading s3://{bucket}/{key} failed: {exc}") from exc
+            except OSError as exc:
+                raise StagingError(
+                    f"writing s3://{bucket}/{key} to {'/'.join(parts)} failed: {exc}"
+                ) from exc
 
         if len(jobs) <= 1:
             for job in jobs:
@@ -210,8 +227,8 @@ class S3Stager:
         os.close(fd)
         try:
             with tarfile.open(name, "w:gz", compresslevel=6) as tar:
-                for path, arcname in _merged_files(sources):
-                    tar.add(path, arcname=arcname, recursive=False)
+                for source, node in _merged_nodes(sources):
+                    _add_to_tar(tar, source, node)
             self._upload_file(Path(name), bucket, key, region)
         finally:
             os.unlink(name)
@@ -219,18 +236,35 @@ class S3Stager:
     def upload_files(self, sources: list[Path], uri_prefix: str, region: str) -> None:
         """Every file as its own object under `uri_prefix/` (CompressionType NONE)."""
         bucket, prefix = split_s3_uri(uri_prefix.rstrip("/") + "/")
-        for path, rel in _merged_files(sources, files_only=True):
-            self._upload_file(path, bucket, prefix + rel, region)
+        for source, node in _merged_nodes(sources):
+            if node.kind == "file":
+                self._upload_confined(source, node.rel, bucket, prefix + node.rel, region)
 
     def sync_checkpoints(self, sources: list[Path], uri: str, region: str) -> None:
         """Local checkpoint files → `uri` uncompressed; objects deleted locally are deleted."""
         CheckpointSync(self, sources, uri, region).sync()
 
     def _upload_file(self, path: Path, bucket: str, key: str, region: str) -> None:
+        """Our own file (a tar we wrote) to S3."""
         try:
             self.client(region).upload_file(str(path), bucket, key)
         except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
             raise StagingError(f"uploading s3://{bucket}/{key} failed: {exc}") from exc
+
+    def _upload_confined(self, root: Path, rel: str, bucket: str, key: str, region: str) -> bool:
+        """Regular file `root/rel` (never through a link) to S3; False when it is no longer
+        a regular file inside `root` (removed, or swapped for a link since it was listed)."""
+        handle = confined.open_file(root, rel)
+        if handle is None:
+            return False
+        try:
+            with handle:
+                self.client(region).upload_fileobj(handle, bucket, key)
+        except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
+            raise StagingError(f"uploading s3://{bucket}/{key} failed: {exc}") from exc
+        except OSError as exc:
+            raise StagingError(f"reading {rel} for s3://{bucket}/{key} failed: {exc}") from exc
+        return True
 
 
 class CheckpointSync:
@@ -258,7 +292,7 @@ class CheckpointSync:
         self._bucket, prefix = split_s3_uri(uri)
         self._prefix = prefix.rstrip("/") + "/" if prefix else ""
         self._state_file = state_file
-        self._sent: dict[str, list] = {}  # relative name -> [size, mtime_ns, local path]
+        self._sent: dict[str, list] = {}  # relative name -> [size, mtime_ns, source folder]
         self._lock = threading.Lock()
         if state_file is not None:
             try:
@@ -274,12 +308,12 @@ class CheckpointSync:
             self._sent = {rel: sig for rel, sig in self._local().items() if sig is not None}
             self._save()
 
-    def sync(self, *, tolerate_vanished: bool = False) -> tuple[int, int]:
+    def sync(self) -> tuple[int, int]:
         """Upload new or changed files, delete objects whose file is gone; (sent, deleted).
 
-        `tolerate_vanished`: a file removed between listing and upload is skipped (the
-        training is still writing; the next sync deletes its object) instead of failing.
-        """
+        A file removed (or replaced by something that is not a regular file) between listing
+        and upload is skipped: the training is still writing, and the next sync deletes its
+        object."""
         with self._lock:
             local = self._local()
             remote = set(
@@ -288,15 +322,12 @@ class CheckpointSync:
             sent = 0
             for rel, sig in local.items():
                 key = self._prefix + rel
-                if sig is None or (self._sent.get(rel) == sig and key in remote):
+                if self._sent.get(rel) == sig and key in remote:
                     continue
-                path = Path(sig[2])
-                try:
-                    self._stager._upload_file(path, self._bucket, key, self._region)
-                except (StagingError, OSError):
-                    if tolerate_vanished and not path.exists():
-                        continue
-                    raise
+                if not self._stager._upload_confined(
+                    Path(sig[2]), rel, self._bucket, key, self._region
+                ):
+                    continue
                 self._sent[rel] = sig
                 sent += 1
             stale = sorted(remote - {self._prefix + rel for rel in local})
@@ -309,16 +340,12 @@ class CheckpointSync:
                 self._save()
             return sent, len(stale)
 
-    def _local(self) -> dict[str, list | None]:
-        found: dict[str, list | None] = {}
-        for path, rel in _merged_files(self._sources, files_only=True):
-            try:
-                st = path.stat()
-            except OSError:  # removed while we walked
-                found[rel] = None
-                continue
-            found[rel] = [st.st_size, st.st_mtime_ns, str(path)]
-        return found
+    def _local(self) -> dict[str, list]:
+        return {
+            node.rel: [node.size, node.mtime_ns, str(source)]
+            for source, node in _merged_nodes(self._sources)
+            if node.kind == "file"
+        }
 
     def _delete(self, keys: list[str]) -> None:
         client = self._stager.client(self._region)
@@ -353,34 +380,78 @@ def _no_objects(uri: str, region: str) -> str:
     )
 
 
-def _merged_files(sources: Iterable[Path], *, files_only: bool = False):
-    """(path, relative name) over several trees, first tree winning; sorted for stable tars."""
+_Download = tuple[str, str, Path, tuple[str, ...]]  # bucket, key, folder, path segments
+
+
+def _confine(
+    pairs: list[tuple[str, str, str]], folder: str
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(bucket, key, relative name) → (bucket, key, path segments), every name checked before
+    anything is written: one key that would leave `folder` fails the job (not retryable)."""
+    planned = []
+    for bucket, key, rel in pairs:
+        try:
+            planned.append((bucket, key, confined.confined_parts(rel)))
+        except confined.UnsafeName as exc:
+            raise StagingError(
+                f'ClientError: S3 object "s3://{bucket}/{key}" cannot be downloaded into '
+                f"{folder}: {exc} (it must stay inside that folder). Rename or remove the "
+                "object.",
+                retryable=False,
+            ) from exc
+    try:
+        confined.check_no_conflicts(["/".join(parts) for _b, _k, parts in planned])
+    except confined.UnsafeName as exc:
+        raise StagingError(
+            f"ClientError: the S3 objects for {folder} cannot all be downloaded: {exc}. "
+            "Rename or remove one of them.",
+            retryable=False,
+        ) from exc
+    return planned
+
+
+def _merged_nodes(sources: Iterable[Path]) -> Iterable[tuple[Path, confined.Node]]:
+    """(source folder, node) over several trees, the first tree winning on equal names."""
     seen: set[str] = set()
     for source in sources:
-        if not source.is_dir():
-            continue
-        for root, dirs, files in os.walk(source):
-            dirs.sort()
-            rel_root = os.path.relpath(root, source)
-            names = sorted(files) if files_only else sorted(files) + dirs
-            for name in names:
-                rel = name if rel_root == "." else f"{rel_root}/{name}"
-                if rel in seen:
-                    continue
-                seen.add(rel)
-                yield Path(root) / name, rel
+        for node in confined.iter_tree(source):
+            if node.rel not in seen:
+                seen.add(node.rel)
+                yield source, node
+
+
+def _add_to_tar(tar: tarfile.TarFile, source: Path, node: confined.Node) -> None:
+    """A folder or link as its own entry (a link's text, never its target's content); a
+    regular file through a descriptor opened without following links."""
+    if node.kind == "file":
+        handle = confined.open_file(source, node.rel)
+        if handle is None:  # gone, or swapped for a link since the walk
+            return
+        with handle:
+            tar.addfile(tar.gettarinfo(arcname=node.rel, fileobj=handle), handle)
+        return
+    info = tarfile.TarInfo(node.rel)
+    info.mode = stat.S_IMODE(node.mode)
+    info.mtime = node.mtime_ns // 1_000_000_000
+    if node.kind == "dir":
+        info.type = tarfile.DIRTYPE
+    else:
+        info.type, info.linkname = tarfile.SYMTYPE, node.target or ""
+    tar.addfile(info)
 
 
 def _copy_tree(source: Path, dest: Path, *, link: bool = False) -> None:
     """Replicate a downloaded tree for another host. Hard links only for read-only data:
     each instance must be free to modify its own copy, as on separate machines."""
-    for path, rel in _merged_files([source], files_only=True):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if link:
-            try:
-                os.link(path, target)
+    for node in confined.iter_tree(source):
+        handle = confined.open_file(source, node.rel) if node.kind == "file" else None
+        if handle is None:
+            continue
+        parts = tuple(node.rel.split("/"))
+        with handle:
+            if link:
+                confined.link_or_copy(handle, dest, parts)
                 continue
-            except OSError:
-                pass
-        shutil.copy2(path, target)
+            with confined.create_file(dest, parts) as out:
+                while chunk := handle.read(_CHUNK):
+                    out.write(chunk)

@@ -285,7 +285,9 @@ class JobRun:
             stager.download_channel(channel, dests, spec.region, should_stop)
         if spec.checkpoint_s3_uri:
             dests = [h.dirs.checkpoints for h in self._hosts]
-            stager.restore_checkpoints(spec.checkpoint_s3_uri, dests, spec.region, should_stop)
+            stager.restore_checkpoints(
+                spec.checkpoint_s3_uri, dests, spec.region, should_stop, spec.checkpoint_local_path
+            )
             self._checkpoint_sync().mark_current()  # restored files are in S3 already
 
     def _checkpoint_sync(self) -> CheckpointSync:
@@ -431,7 +433,7 @@ class JobRun:
         def loop() -> None:
             while not done.wait(period) and not self._closed.is_set():
                 try:
-                    sync.sync(tolerate_vanished=True)
+                    sync.sync()
                 except Exception as exc:  # noqa: BLE001 - the final sync reports failures
                     log.warning("%s: periodic checkpoint sync failed: %s", self.spec.name, exc)
 

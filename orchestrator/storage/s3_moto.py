@@ -25,7 +25,7 @@ from typing import Any
 from moto.core.compat import HAS_CRT
 from moto.core.model_instances import model_data
 from moto.s3 import models as s3_models
-from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML, S3ClientError
 from moto.s3.models import FakeKey, MultipartChecksumBuilder, S3Backend, s3_backends
 from moto.settings import get_s3_default_key_buffer_size
 
@@ -50,6 +50,35 @@ def _touched(bucket: str, key: str | None) -> None:
     pending = getattr(_tracking, "pending", None)
     if pending is not None:
         pending.append((bucket, key))
+
+
+# "The name for a key is a sequence of Unicode characters whose UTF-8 encoding is at most
+# 1,024 bytes long." [DOC AmazonS3/latest/userguide/object-keys.html]
+MAX_KEY_BYTES = 1024
+
+
+class KeyTooLongError(S3ClientError):
+    """AWS's answer (400, code and message as AWS words them) to a write whose key is over
+    `MAX_KEY_BYTES`. AWS adds Size and MaxSizeAllowed elements; moto's serializer writes only
+    the members its model knows, so the size is in the message instead."""
+
+    code = "KeyTooLongError"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            "KeyTooLongError",
+            f"Your key is too long ({size} bytes in UTF-8; at most {MAX_KEY_BYTES} allowed)",
+        )
+
+
+def _check_key(key_name: str) -> None:
+    """Refuse over-long keys in client requests only: state written by an older version is
+    still loaded (a request is under way exactly when mutations are being recorded)."""
+    if getattr(_tracking, "pending", None) is None:
+        return
+    size = len(key_name.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        raise KeyTooLongError(size)
 
 
 class _FullObjectChecksum:
@@ -126,10 +155,15 @@ class _DurableBackend(S3Backend):
     def put_object(
         self, bucket_name: str, key_name: str, value: bytes, *args: Any, **kwargs: Any
     ) -> Any:
+        _check_key(key_name)  # PutObject, CopyObject and multipart completion come here
         key = super().put_object(bucket_name, key_name, _held(value), *args, **kwargs)
         _spill(key, value)
         _touched(bucket_name, key_name)
         return key
+
+    def create_multipart_upload(self, bucket_name: str, key_name: str, *args: Any, **kw: Any) -> Any:
+        _check_key(key_name)  # refused at the start, not after every part was sent
+        return super().create_multipart_upload(bucket_name, key_name, *args, **kw)
 
     def upload_part(self, bucket_name: str, multipart_id: str, part_id: int, value: bytes) -> Any:
         part = super().upload_part(bucket_name, multipart_id, part_id, _held(value))

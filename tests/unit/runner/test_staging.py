@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
+import os
+import re
 import socket
 import tarfile
+import uuid
 from collections.abc import Iterator
 
 import boto3
@@ -18,6 +22,7 @@ from orchestrator.runner.staging import (
     S3Stager,
     StagingError,
     StopRequested,
+    _copy_tree,
     artifact_prefix,
     relative_key,
     shard,
@@ -50,7 +55,9 @@ def s3(s3_url, request):
         aws_access_key_id="x",
         aws_secret_access_key="x",
     )
-    bucket = request.node.name.replace("_", "-")[:60].lower()
+    # Parametrized tests share a name prefix: a short unique suffix keeps buckets apart.
+    stem = re.sub(r"[^a-z0-9-]", "-", request.node.originalname.replace("_", "-").lower())
+    bucket = f"{stem[:50].strip('-')}-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
     client.bucket = bucket
     return client
@@ -248,3 +255,130 @@ def test_checkpoint_sync_state_survives_a_restart(s3, s3_url, tmp_path) -> None:
     assert again.sync() == (0, 0)
     state.write_text("not json")  # a damaged record only costs a re-upload
     assert CheckpointSync(S3Stager(s3_url), [src], uri, REGION, state_file=state).sync() == (1, 0)
+
+
+# ---- issue 16: nothing is written outside a job's folders, no link is followed out ----------
+
+CLIMB = "../" * 12 + "escaped.txt"
+
+
+def assert_nothing_escaped(tmp_path) -> None:
+    assert [p for p in tmp_path.parent.rglob("escaped*")] == []
+    assert not (tmp_path.parent.parent / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["train/" + CLIMB, "train/sub/" + CLIMB, "train/..", "train/a/./b"],
+)
+def test_a_channel_key_that_leaves_the_folder_fails_before_anything_is_written(
+    s3, s3_url, tmp_path, key
+) -> None:
+    put(s3, "train/a.csv")
+    put(s3, key, b"escaped")
+    dest = tmp_path / "h1"
+    with pytest.raises(StagingError) as info:
+        S3Stager(s3_url).download_channel(
+            Channel("train", f"s3://{s3.bucket}/train/"), [dest], REGION, never
+        )
+    assert not info.value.retryable
+    assert str(info.value).startswith(f'ClientError: S3 object "s3://{s3.bucket}/{key}"')
+    assert "/opt/ml/input/data/train" in str(info.value)
+    assert not dest.exists() or list(dest.rglob("*")) == []  # not even a.csv
+    assert_nothing_escaped(tmp_path)
+
+
+def test_a_key_that_is_both_a_file_and_a_folder_fails_cleanly(s3, s3_url, tmp_path) -> None:
+    put(s3, "train/a")
+    put(s3, "train/a/b")
+    with pytest.raises(StagingError, match="'a' would be both a file and the folder") as info:
+        S3Stager(s3_url).download_channel(
+            Channel("train", f"s3://{s3.bucket}/train/"), [tmp_path / "h"], REGION, never
+        )
+    assert not info.value.retryable
+
+
+@pytest.mark.parametrize("rel", [CLIMB, "/tmp/escaped.txt", "a//b"])
+def test_a_manifest_entry_that_leaves_the_folder_fails(s3, s3_url, tmp_path, rel) -> None:
+    put(s3, "m/ok.csv")
+    put(s3, "m/" + rel, b"escaped")
+    manifest = [{"prefix": f"s3://{s3.bucket}/m/"}, "ok.csv", rel]
+    put(s3, "manifest.json", json.dumps(manifest).encode())
+    channel = Channel("train", f"s3://{s3.bucket}/manifest.json", s3_data_type="ManifestFile")
+    with pytest.raises(StagingError, match="ClientError: S3 object") as info:
+        S3Stager(s3_url).download_channel(channel, [tmp_path / "h"], REGION, never)
+    assert not info.value.retryable
+    assert_nothing_escaped(tmp_path)
+
+
+@pytest.mark.parametrize("rel", [CLIMB, "/escaped.txt"])
+def test_a_checkpoint_key_that_leaves_the_folder_fails(s3, s3_url, tmp_path, rel) -> None:
+    put(s3, "ck/ok")
+    put(s3, "ck/" + rel, b"escaped")
+    with pytest.raises(StagingError, match="cannot be downloaded into /ckpt") as info:
+        S3Stager(s3_url).restore_checkpoints(
+            f"s3://{s3.bucket}/ck", [tmp_path / "h"], REGION, never, "/ckpt"
+        )
+    assert not info.value.retryable
+    assert_nothing_escaped(tmp_path)
+
+
+def planted(tmp_path):
+    """A host folder as a container may leave it: a real file, links to a secret outside,
+    a link in place of a folder, a FIFO. Returns (folder, secret)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"SECRET-CONTENT")
+    src = tmp_path / "model"
+    (src / "sub").mkdir(parents=True)
+    (src / "real.txt").write_bytes(b"real")
+    (src / "leak.txt").symlink_to(secret)
+    (src / "sub" / "leak2.txt").symlink_to(secret)
+    (src / "dirlink").symlink_to(tmp_path)
+    os.mkfifo(src / "fifo")
+    return src, secret
+
+
+def all_bodies(s3) -> bytes:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    return b"".join(s3.get_object(Bucket=s3.bucket, Key=k)["Body"].read() for k in keys)
+
+
+def test_uncompressed_upload_sends_no_link_target(s3, s3_url, tmp_path) -> None:
+    src, _ = planted(tmp_path)
+    S3Stager(s3_url).upload_files([src], f"s3://{s3.bucket}/o/model", REGION)
+    assert keys_under(s3, "o/") == {"o/model/real.txt"}
+    assert b"SECRET" not in all_bodies(s3)
+
+
+def test_tar_keeps_links_as_links_and_never_their_targets(s3, s3_url, tmp_path) -> None:
+    src, secret = planted(tmp_path)
+    S3Stager(s3_url).upload_tar([src], f"s3://{s3.bucket}/m.tar.gz", REGION, tmp_path / "t")
+    body = s3.get_object(Bucket=s3.bucket, Key="m.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(members) == ["dirlink", "leak.txt", "real.txt", "sub", "sub/leak2.txt"]
+        assert members["leak.txt"].issym() and members["leak.txt"].linkname == str(secret)
+        assert tar.extractfile("real.txt").read() == b"real"
+    assert b"SECRET" not in gzip.decompress(body)
+
+
+def test_checkpoint_sync_and_replicas_send_no_link_target(s3, s3_url, tmp_path) -> None:
+    src, _ = planted(tmp_path)
+    assert CheckpointSync(S3Stager(s3_url), [src], f"s3://{s3.bucket}/c", REGION).sync() == (1, 0)
+    assert keys_under(s3, "c/") == {"c/real.txt"}
+    assert b"SECRET" not in all_bodies(s3)
+    _copy_tree(src, tmp_path / "replica")
+    assert sorted(p.name for p in (tmp_path / "replica").rglob("*")) == ["real.txt"]
+
+
+def test_an_output_folder_replaced_by_a_link_uploads_nothing(s3, s3_url, tmp_path) -> None:
+    (tmp_path / "secret.txt").write_bytes(b"SECRET-CONTENT")
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "data").symlink_to(tmp_path)
+    stager = S3Stager(s3_url)
+    stager.upload_tar([tmp_path / "output" / "data"], f"s3://{s3.bucket}/o.tar.gz", REGION,
+                      tmp_path / "t")
+    assert read_tar(s3, "o.tar.gz") == {}
+    stager.upload_files([tmp_path / "output" / "data"], f"s3://{s3.bucket}/f", REGION)
+    assert keys_under(s3, "f/") == set()
