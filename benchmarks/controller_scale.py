@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from orchestrator.controller.harness import Harness, tuning_request  # noqa: E402
 from orchestrator.runner.fake import FakeScript  # noqa: E402
-from tests.unit.controller.harness import Harness, tuning_request  # noqa: E402
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ Strategy = str_enum("HyperParameterTuningJobStrategyType")
 ObjectiveType = str_enum("HyperParameterTuningJobObjectiveType")
 ScalingType = str_enum("HyperParameterScalingType")
 EarlyStoppingType = str_enum("TrainingJobEarlyStoppingType")
+WarmStartType = str_enum("HyperParameterTuningJobWarmStartType")
 
 TRAINING_TERMINAL = frozenset(
     {TrainingJobStatus.Completed, TrainingJobStatus.Failed, TrainingJobStatus.Stopped}

@@ -1,9 +1,8 @@
 """Describe payloads computed from stored reality: counters, best job, summaries (spec §2.2, §4.4).
 
-Pure functions of the stored documents; the API layer filters them to the output shapes.
-Internal fields of a tuning-launched training job document:
-`_TuningJobName`, `_TunedHyperParameters`, `_DefinitionName`, `_ObjectiveMetric`,
-`_ObjectiveType`, `_LaunchIndex`, `_FailureKind` ("algorithm" | "internal"), `_StopCause`.
+Pure functions of the stored documents, read through the typed records of `controller.records`
+(which names the internal `_` fields); the API layer filters them to the output shapes. The
+best training job is the one with the lowest loss (`records.TrainingRecord.loss`).
 """
 
 from __future__ import annotations
@@ -11,108 +10,98 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.status import ObjectiveStatus, TrainingJobStatus
-from orchestrator.storage.db import Doc
+from orchestrator.controller.records import Doc, TrainingRecord
+from orchestrator.controller.spec import TuningSpec
+from orchestrator.status import ObjectiveStatus, TrainingJobStatus, WarmStartType
+
+Job = Doc | TrainingRecord
 
 
-def objective_value(job: Doc) -> float | None:
+def _record(job: Job) -> TrainingRecord:
+    return job if isinstance(job, TrainingRecord) else TrainingRecord.of(job)
+
+
+def objective_value(job: Job) -> float | None:
     """The latest value of the job's objective metric (spec §3.2 M3), or None."""
-    metric = job.get("_ObjectiveMetric")
-    for m in job.get("FinalMetricDataList") or []:
-        if m["MetricName"] == metric:
-            return float(m["Value"])
-    return None
+    return _record(job).objective
 
 
-def objective_status(job: Doc) -> str:
-    """Pending while running; Succeeded when it ended Completed/Stopped with an objective
-    (early-stopped jobs keep theirs, spec §4.3 O2); Failed otherwise."""
-    status = job["TrainingJobStatus"]
-    if status in (TrainingJobStatus.InProgress, TrainingJobStatus.Stopping):
-        return ObjectiveStatus.Pending.value
-    if status in (TrainingJobStatus.Completed, TrainingJobStatus.Stopped) and (
-        objective_value(job) is not None
-    ):
-        return ObjectiveStatus.Succeeded.value
-    return ObjectiveStatus.Failed.value
+def objective_status(job: Job) -> str:
+    return _record(job).objective_status
 
 
-def training_summary(job: Doc, multi_definition: bool = False) -> dict[str, Any]:
+def training_summary(job: Job, multi_definition: bool = False) -> dict[str, Any]:
     """HyperParameterTrainingJobSummary of one training job."""
+    rec = _record(job)
+    doc = rec.doc
     out: dict[str, Any] = {
-        "TrainingJobName": job["TrainingJobName"],
-        "TrainingJobArn": job["TrainingJobArn"],
-        "TuningJobName": job.get("_TuningJobName"),
-        "CreationTime": job["CreationTime"],
-        "TrainingStartTime": job.get("TrainingStartTime"),
-        "TrainingEndTime": job.get("TrainingEndTime"),
-        "TrainingJobStatus": job["TrainingJobStatus"],
-        "TunedHyperParameters": dict(job.get("_TunedHyperParameters") or {}),
-        "FailureReason": job.get("FailureReason"),
-        "ObjectiveStatus": objective_status(job),
+        "TrainingJobName": rec.name,
+        "TrainingJobArn": doc["TrainingJobArn"],
+        "TuningJobName": rec.tuning_job,
+        "CreationTime": rec.creation_time,
+        "TrainingStartTime": doc.get("TrainingStartTime"),
+        "TrainingEndTime": doc.get("TrainingEndTime"),
+        "TrainingJobStatus": rec.status,
+        "TunedHyperParameters": dict(rec.tuned),
+        "FailureReason": doc.get("FailureReason"),
+        "ObjectiveStatus": rec.objective_status,
     }
-    if multi_definition and job.get("_DefinitionName"):
-        out["TrainingJobDefinitionName"] = job["_DefinitionName"]
-    value = objective_value(job)
-    if value is not None and out["ObjectiveStatus"] != ObjectiveStatus.Failed:
+    if multi_definition and rec.definition:
+        out["TrainingJobDefinitionName"] = rec.definition
+    if rec.objective is not None and out["ObjectiveStatus"] != ObjectiveStatus.Failed:
         # Real outputs omit `Type` here (spec §2.2 [OBS]).
         out["FinalHyperParameterTuningJobObjectiveMetric"] = {
-            "MetricName": job["_ObjectiveMetric"], "Value": value}
+            "MetricName": rec.objective_metric, "Value": rec.objective}
     return {k: v for k, v in out.items() if v is not None}
 
 
-def status_counters(jobs: Sequence[Doc]) -> dict[str, int]:
-    counters = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0,
-                "Stopped": 0}
-    for job in jobs:
-        status = job["TrainingJobStatus"]
-        if status in (TrainingJobStatus.InProgress, TrainingJobStatus.Stopping):
-            counters["InProgress"] += 1
-        elif status == TrainingJobStatus.Failed:
-            kind = "RetryableError" if job.get("_FailureKind") == "internal" else "NonRetryableError"
+def status_counters(jobs: Sequence[Job]) -> dict[str, int]:
+    # TrainingJobStatusCounters: Stopping counts as InProgress, Failed splits by its kind.
+    done, running, stopped = (TrainingJobStatus.Completed.value,
+                              TrainingJobStatus.InProgress.value, TrainingJobStatus.Stopped.value)
+    counters = {done: 0, running: 0, "RetryableError": 0, "NonRetryableError": 0, stopped: 0}
+    for job in map(_record, jobs):
+        if job.status in (TrainingJobStatus.InProgress, TrainingJobStatus.Stopping):
+            counters[running] += 1
+        elif job.status == TrainingJobStatus.Failed:
+            kind = "RetryableError" if job.failure_kind == "internal" else "NonRetryableError"
             counters[kind] += 1
         else:
-            counters[status] += 1
+            counters[job.status] += 1
     return counters
 
 
-def objective_counters(jobs: Sequence[Doc]) -> dict[str, int]:
-    counters = {"Succeeded": 0, "Pending": 0, "Failed": 0}
+def objective_counters(jobs: Sequence[Job]) -> dict[str, int]:
+    counters = {s.value: 0 for s in ObjectiveStatus}
     for job in jobs:
-        counters[objective_status(job)] += 1
+        counters[_record(job).objective_status] += 1
     return counters
 
 
-def better(a: float, b: float, maximize: bool) -> bool:
-    return a > b if maximize else a < b
-
-
-def best_job(jobs: Sequence[Doc]) -> Doc | None:
-    """Best objective among Succeeded jobs; ties go to the earliest created (spec §4.3 O1)."""
-    best: Doc | None = None
-    for job in sorted(jobs, key=lambda j: (j["CreationTime"], j.get("_LaunchIndex", 0))):
-        if objective_status(job) != ObjectiveStatus.Succeeded:
-            continue
-        value = objective_value(job)
-        assert value is not None
-        maximize = job.get("_ObjectiveType") == "Maximize"
-        if best is None or better(value, objective_value(best), maximize):  # type: ignore[arg-type]
-            best = job
+def best_job(jobs: Sequence[Job]) -> TrainingRecord | None:
+    """Lowest loss among Succeeded jobs; ties go to the earliest created (spec §4.3 O1)."""
+    best: TrainingRecord | None = None
+    best_loss = 0.0
+    for job in sorted(map(_record, jobs), key=lambda j: (j.creation_time, j.launch_index)):
+        value = job.loss
+        if value is not None and (best is None or value < best_loss):
+            best, best_loss = job, value
     return best
 
 
-def describe_tuning_job(doc: Doc, jobs: Sequence[Doc], now: float,
-                        parent_jobs: Sequence[Doc] = ()) -> dict[str, Any]:
+def describe_tuning_job(doc: Doc, jobs: Sequence[Job], now: float,
+                        parent_jobs: Sequence[Job] = ()) -> dict[str, Any]:
     multi = "TrainingJobDefinitions" in doc
+    records = [_record(j) for j in jobs]
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
-    out["TrainingJobStatusCounters"] = status_counters(jobs)
-    out["ObjectiveStatusCounters"] = objective_counters(jobs)
-    best = best_job(jobs)
+    out["TrainingJobStatusCounters"] = status_counters(records)
+    out["ObjectiveStatusCounters"] = objective_counters(records)
+    best = best_job(records)
     if best is not None:
         out["BestTrainingJob"] = training_summary(best, multi)
-    warm = doc.get("WarmStartConfig") or {}
-    if warm.get("WarmStartType") == "IdenticalDataAndAlgorithm":
-        overall = best_job(list(jobs) + list(parent_jobs))
+    warm = TuningSpec.of(doc).warm_start
+    if warm is not None and warm.type == WarmStartType.IdenticalDataAndAlgorithm:
+        overall = best_job(records + [_record(j) for j in parent_jobs])
         if overall is not None:
             out["OverallBestTrainingJob"] = training_summary(overall, multi)
     end = doc.get("HyperParameterTuningEndTime")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from orchestrator.config import Quotas
 from orchestrator.controller.rules_definitions import (
+    Definition,
     algorithm_problems,
     definitions,
     objective_problems,
@@ -33,10 +34,13 @@ from orchestrator.controller.rules_ranges import (
 from orchestrator.controller.rules_strategy import strategy_problems
 from orchestrator.controller.rules_warm_start import warm_start_problems
 from orchestrator.errors import ResourceLimitExceeded, ValidationError
+from orchestrator.status import Strategy
 
 
-def check_tuning_job_request(request: dict, quotas: Quotas) -> None:
-    """C2–C17, C21, C23–C26 for a shape-valid CreateHyperParameterTuningJob request."""
+def check_tuning_job_request(request: dict, quotas: Quotas) -> list[Definition]:
+    """C2–C17, C21, C23–C26 for a shape-valid CreateHyperParameterTuningJob request; returns
+    its definitions as parsed here, so the service builds the tuning spec without parsing the
+    request again."""
     problems: list[str] = []
     if "Autotune" in request:
         # Spec §4.7 [INF]: AMT's Autotune choices are not public; guessing ranges and limits
@@ -53,7 +57,8 @@ def check_tuning_job_request(request: dict, quotas: Quotas) -> None:
         problems += resource_problems(definition.label, definition.body)
     problems += combination_problems(cfg, found)
     _raise(problems)
-    _check_tuning_quotas(request, [d.ranges for d in found], quotas)
+    _check_tuning_quotas(request, found, quotas)
+    return found
 
 
 def check_training_job_request(request: dict) -> None:
@@ -88,19 +93,23 @@ def check_warm_start(request: dict, parents: list[dict], quotas: Quotas | None =
         _check_parent_jobs_quota(request, found, quotas)
 
 
-def default_max_jobs(request: dict, default: int = 100) -> int:
+def default_max_jobs(request: dict, default: int = 100,
+                     found: list[Definition] | None = None) -> int:
     """MaxNumberOfTrainingJobs when the request omits it (C6, spec Q1).
 
     Grid: the number of grid points (Π |Values| per definition, summed). Otherwise `default`
     (100, `Settings.default_max_training_jobs`), capped at the number of distinct
     configurations when the space is fully discrete, since the service never repeats one (C8).
+    `found`: the request's definitions when already parsed.
     """
     cfg = request["HyperParameterTuningJobConfig"]
     given = cfg.get("ResourceLimits", {}).get("MaxNumberOfTrainingJobs")
     if given is not None:
         return given
-    ranges = [d.ranges for d in definitions(request, [])]
-    if cfg["Strategy"] == "Grid":
+    if found is None:
+        found = definitions(request, [])
+    ranges = [d.ranges for d in found]
+    if cfg["Strategy"] == Strategy.Grid:
         return grid_points(ranges)
     combos = discrete_combinations(ranges)
     return default if combos is None else max(1, min(default, combos))
@@ -128,7 +137,7 @@ def _raise(problems: list[str]) -> None:
 # -- quotas (C17, C22) ----------------------------------------------------------------------
 
 
-def _check_tuning_quotas(request: dict, all_ranges: list[dict], quotas: Quotas) -> None:
+def _check_tuning_quotas(request: dict, found: list[Definition], quotas: Quotas) -> None:
     cfg = request["HyperParameterTuningJobConfig"]
     limits = cfg["ResourceLimits"]
     _quota(
@@ -139,16 +148,16 @@ def _check_tuning_quotas(request: dict, all_ranges: list[dict], quotas: Quotas) 
         "Jobs",
         "max_parallel_training_jobs",
     )
-    if cfg["Strategy"] == "Grid":
+    if cfg["Strategy"] == Strategy.Grid:
         _quota(
             "Maximum number of Grid search combinations per hyperparameter tuning job",
             quotas.max_grid_combinations,
             0,
-            grid_points(all_ranges),
+            grid_points([d.ranges for d in found]),
             "Combinations",
             "max_grid_combinations",
         )
-    _check_training_jobs_quota(request, quotas)
+    _check_training_jobs_quota(request, quotas, found=found)
 
 
 def _check_parent_jobs_quota(request: dict, parents: list[dict], quotas: Quotas) -> None:
@@ -164,11 +173,12 @@ def _check_parent_jobs_quota(request: dict, parents: list[dict], quotas: Quotas)
 
 
 def _check_training_jobs_quota(
-    request: dict, quotas: Quotas, used: int = 0, scope: str = ""
+    request: dict, quotas: Quotas, used: int = 0, scope: str = "",
+    found: list[Definition] | None = None,
 ) -> None:
     """The request's training jobs (MaxNumberOfTrainingJobs, or its default) on top of `used`;
     `scope` completes the quota's name."""
-    if request["HyperParameterTuningJobConfig"]["Strategy"] == "Random":
+    if request["HyperParameterTuningJobConfig"]["Strategy"] == Strategy.Random:
         field, limit = "max_training_jobs_random", quotas.max_training_jobs_random
     else:
         field, limit = "max_training_jobs", quotas.max_training_jobs
@@ -176,7 +186,7 @@ def _check_training_jobs_quota(
         f"Maximum number of training jobs per hyperparameter tuning job{scope}",
         limit,
         used,
-        default_max_jobs(request),
+        default_max_jobs(request, found=found),
         "Jobs",
         field,
     )

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MAX_TRAINING_RUNTIME = 28 * 24 * 3600  # [API doc] StoppingCondition.MaxRuntimeInSeconds
-DEFAULT_TRAINING_RUNTIME = 86_400
+from orchestrator.controller.constants import DEFAULT_TRAINING_RUNTIME, MAX_TRAINING_RUNTIME
 
 
 @dataclass(frozen=True)

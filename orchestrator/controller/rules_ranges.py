@@ -1,5 +1,9 @@
 """Hyperparameter range rules (C12–C15) and counting configurations (C7, C8).
 
+The ranges themselves are parsed and checked by the search space's one parser
+(`strategies.space.range_problems`); this module words its findings as the service does and
+adds the request-level rules (static vs tunable, counts).
+
 Each `*_problems` function returns the problems it found; `orchestrator.controller.rules`
 raises them.
 """
@@ -7,37 +11,26 @@ raises them.
 from __future__ import annotations
 
 import math
-import re
 
 from orchestrator import sagemaker_model
+from orchestrator.controller.constants import TUNING_OBJECTIVE_KEY
 from orchestrator.controller.rules_definitions import Definition
+from orchestrator.status import Strategy
+from orchestrator.strategies.space import RANGE_KINDS, RangeProblem, parse_bound
+from orchestrator.strategies.space import range_problems as space_range_problems
 
-TUNING_OBJECTIVE_KEY = "_tuning_objective_metric"
-RANGE_KINDS = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
 MAX_TUNABLE_HYPERPARAMETERS = 30  # C15 [DOC define-ranges]: across the three range lists
-
-INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 # -- ranges (C12–C15) -----------------------------------------------------------------------
 
 
 def range_problems(d: Definition) -> list[str]:
-    problems = []
-    kinds: dict[str, str] = {}
-    for kind in (*RANGE_KINDS, "AutoParameters"):
-        for r in d.ranges.get(kind, []):
-            name = r["Name"]
-            if name in kinds:
-                problems.append(
-                    f"{d.label}: hyperparameter {name} has more than one range "
-                    f"({kinds[name]}, {kind}); give each tunable hyperparameter one range."
-                )
-            kinds[name] = kind
-            problems += _bound_problems(d.label, kind, r)
+    problems = [_message(d.label, p)
+                for p in space_range_problems(d.ranges, (*RANGE_KINDS, "AutoParameters"))]
+    kinds = {r["Name"] for kind in (*RANGE_KINDS, "AutoParameters") for r in d.ranges.get(kind, [])}
     static = d.body.get("StaticHyperParameters", {})
-    both = sorted(set(kinds) & set(static))
+    both = sorted(kinds & set(static))
     if both:
         problems.append(
             f"{d.label}: hyperparameters cannot be both static and tunable; remove "
@@ -52,7 +45,7 @@ def range_problems(d: Definition) -> list[str]:
     if not kinds:
         problems.append(f"{d.label}: give at least one hyperparameter range to tune.")
     limit = sagemaker_model.shape("HyperParameters").metadata["max"]
-    total = len(set(static) | set(kinds) | {TUNING_OBJECTIVE_KEY})
+    total = len(set(static) | kinds | {TUNING_OBJECTIVE_KEY})
     if total > limit:
         problems.append(
             f"{d.label}: static plus tunable hyperparameters, including "
@@ -61,49 +54,28 @@ def range_problems(d: Definition) -> list[str]:
     return problems
 
 
-def _bound_problems(label: str, kind: str, r: dict) -> list[str]:
-    where = f"{label}: {kind} '{r['Name']}'"
-    if kind == "CategoricalParameterRanges":
-        values = r["Values"]
-        dupes = sorted({v for v in values if values.count(v) > 1})
-        return [f"{where} lists duplicate values: {', '.join(dupes)}."] if dupes else []
-    if kind == "AutoParameters":
-        return []
-    integer = kind == "IntegerParameterRanges"
-    low, high = _bounds(r, integer)
-    if low is None or high is None:
-        what = "integers" if integer else "numbers"
-        return [
-            f"{where}: MinValue and MaxValue must be {what} "
-            f"(got '{r['MinValue']}' and '{r['MaxValue']}')."
-        ]
-    if not low < high:
-        return [
-            f"{where}: MinValue ({r['MinValue']}) must be less than MaxValue ({r['MaxValue']})."
-        ]
-    scaling = r.get("ScalingType", "Auto")
-    if scaling == "Logarithmic" and low <= 0:
-        return [f"{where}: Logarithmic scaling needs MinValue greater than 0."]
-    if scaling == "ReverseLogarithmic" and (integer or not 0 <= low < high < 1):
-        return [
-            f"{where}: ReverseLogarithmic scaling is only for continuous ranges with "
-            "0 <= MinValue < MaxValue < 1."
-        ]
-    return []
-
-
-def _bounds(r: dict, integer: bool) -> tuple[float | None, float | None]:
-    return _number(r["MinValue"], integer), _number(r["MaxValue"], integer)
-
-
-def _number(text: str, integer: bool) -> float | None:
-    text = text.strip()
-    if integer:
-        return int(text) if INT.fullmatch(text) else None
-    if not _FLOAT.fullmatch(text):
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
+def _message(label: str, p: RangeProblem) -> str:
+    """The service's words for a problem found by the search space's range parser."""
+    r = p.range
+    where = f"{label}: {p.kind} '{p.name}'"
+    if p.code == "duplicate":
+        return (f"{label}: hyperparameter {p.name} has more than one range "
+                f"({p.other}, {p.kind}); give each tunable hyperparameter one range.")
+    if p.code == "duplicate-values":
+        return f"{where} lists duplicate values: {p.other}."
+    if p.code == "numbers":
+        what = "integers" if p.kind == "IntegerParameterRanges" else "numbers"
+        return (f"{where}: MinValue and MaxValue must be {what} "
+                f"(got '{r['MinValue']}' and '{r['MaxValue']}').")
+    if p.code == "order":
+        return f"{where}: MinValue ({r['MinValue']}) must be less than MaxValue ({r['MaxValue']})."
+    if p.code == "log":
+        return f"{where}: Logarithmic scaling needs MinValue greater than 0."
+    if p.code in ("reverse-log-integer", "reverse-log-bounds"):
+        return (f"{where}: ReverseLogarithmic scaling is only for continuous ranges with "
+                "0 <= MinValue < MaxValue < 1.")
+    # Names, Values and ScalingType are checked against botocore's model before the rules run.
+    return f"{where}: invalid range ({p.code})."
 
 
 # -- counting configurations (C7, C8) -------------------------------------------------------
@@ -125,7 +97,7 @@ def discrete_combinations(all_ranges: list[dict]) -> int | None:
             return None
         sizes = [len(set(r["Values"])) for r in ranges.get("CategoricalParameterRanges", [])]
         for r in ranges.get("IntegerParameterRanges", []):
-            low, high = _bounds(r, True)
+            low, high = parse_bound(r["MinValue"], True), parse_bound(r["MaxValue"], True)
             if low is None or high is None:
                 return None
             sizes.append(max(0, int(high) - int(low) + 1))
@@ -136,7 +108,7 @@ def discrete_combinations(all_ranges: list[dict]) -> int | None:
 def combination_problems(cfg: dict, definitions: list[Definition]) -> list[str]:
     """C8: a fully discrete space must hold at least MaxNumberOfTrainingJobs configurations."""
     given = cfg["ResourceLimits"].get("MaxNumberOfTrainingJobs")
-    if cfg["Strategy"] == "Grid" or given is None or not definitions:
+    if cfg["Strategy"] == Strategy.Grid or given is None or not definitions:
         return []
     combos = discrete_combinations([d.ranges for d in definitions])
     if combos is None or combos == 0 or combos >= given:

@@ -6,26 +6,29 @@ Each function returns the problems it found; `orchestrator.controller.rules` rai
 from __future__ import annotations
 
 from orchestrator.controller.rules_definitions import Definition
-from orchestrator.controller.rules_ranges import INT, grid_points
+from orchestrator.controller.rules_ranges import grid_points
+from orchestrator.controller.spec import (
+    HYPERBAND_EPOCH_KEYS,
+    inferred_max_resource,
+)
+from orchestrator.status import EarlyStoppingType, Strategy
 
-# C10 [DOC API_HyperbandStrategyConfig]: where MaxResource is inferred from, in this order.
-HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 HYPERBAND_MAX_RESOURCE = 20_000
 
 
 def strategy_problems(request: dict, cfg: dict, definitions: list[Definition]) -> list[str]:
     problems = []
     strategy = cfg["Strategy"]
-    early = cfg.get("TrainingJobEarlyStoppingType", "Off")
-    if "TrainingJobDefinitions" in request and (early == "Auto" or "WarmStartConfig" in request):
+    early = cfg.get("TrainingJobEarlyStoppingType", EarlyStoppingType.Off.value)
+    if "TrainingJobDefinitions" in request and (early == EarlyStoppingType.Auto or "WarmStartConfig" in request):
         problems.append(
             "WarmStartConfig and TrainingJobEarlyStoppingType=Auto can be used only with "
             "TrainingJobDefinition, not with TrainingJobDefinitions."
         )
-    if strategy == "Grid":
+    if strategy == Strategy.Grid:
         problems += _grid_problems(cfg, definitions)
-    if strategy == "Hyperband":
-        if early == "Auto":
+    if strategy == Strategy.Hyperband:
+        if early == EarlyStoppingType.Auto:
             problems.append(
                 "TrainingJobEarlyStoppingType must be Off with the Hyperband strategy: "
                 "Hyperband stops under-performing training jobs itself."
@@ -60,16 +63,16 @@ def _grid_problems(cfg: dict, definitions: list[Definition]) -> list[str]:
 
 def _hyperband_problems(cfg: dict, definitions: list[Definition]) -> list[str]:
     hb = cfg.get("StrategyConfig", {}).get("HyperbandStrategyConfig", {})
-    low = hb.get("MinResource", 1)
-    high = hb.get("MaxResource")
     problems = []
+    low, high = hb.get("MinResource", 1), hb.get("MaxResource")
     if high is None:
         for d in definitions:
-            inferred, problem = _inferred_max_resource(d)
+            problem = _inference_problem(d)
             if problem:
                 problems.append(problem)
-            elif inferred is not None:
-                high = inferred if high is None else min(high, inferred)
+        # the smallest over the definitions that allow it, as `spec.hyperband_resource` infers
+        inferred = [inferred_max_resource(d.body)[1] for d in definitions]
+        high = min((v for v in inferred if v is not None), default=None)
     if high is not None and high > HYPERBAND_MAX_RESOURCE:
         problems.append(
             f"HyperbandStrategyConfig.MaxResource must be at most {HYPERBAND_MAX_RESOURCE}; "
@@ -82,18 +85,17 @@ def _hyperband_problems(cfg: dict, definitions: list[Definition]) -> list[str]:
     return problems
 
 
-def _inferred_max_resource(d: Definition) -> tuple[int | None, str | None]:
-    static = d.body.get("StaticHyperParameters", {})
-    key = next((k for k in HYPERBAND_EPOCH_KEYS if k in static), None)
+def _inference_problem(d: Definition) -> str | None:
+    """Why MaxResource cannot be inferred from `d`'s static hyperparameters (C10), or None."""
+    key, value = inferred_max_resource(d.body)
     if key is None:
-        return None, (
+        return (
             f"{d.label}: Hyperband needs HyperbandStrategyConfig.MaxResource, or a static "
             f"hyperparameter to infer it from ({', '.join(HYPERBAND_EPOCH_KEYS)})."
         )
-    value = static[key].strip()
-    if not INT.fullmatch(value) or int(value) < 1:
-        return None, (
-            f"{d.label}: static hyperparameter {key}='{static[key]}' must be a positive integer "
-            "to serve as Hyperband's MaxResource."
+    if value is None:
+        return (
+            f"{d.label}: static hyperparameter {key}='{d.body['StaticHyperParameters'][key]}' "
+            "must be a positive integer to serve as Hyperband's MaxResource."
         )
-    return int(value), None
+    return None

@@ -6,7 +6,9 @@ them and checks the parents' training jobs against the quota (C22).
 
 from __future__ import annotations
 
-from orchestrator.controller.rules_ranges import RANGE_KINDS, TUNING_OBJECTIVE_KEY
+from orchestrator.controller.constants import TUNING_OBJECTIVE_KEY
+from orchestrator.status import TuningJobStatus, WarmStartType
+from orchestrator.strategies.space import RANGE_KINDS
 
 # C20 [OBS sagemaker-python-sdk#3693]
 WARM_START_MUTABLE = (
@@ -22,7 +24,9 @@ WARM_START_MUTABLE = (
     "CheckpointConfig",
 )
 MAX_WARM_START_CHANGES = 10  # C19 [DOC warm-start restrictions]
-TERMINAL_TUNING_STATUSES = ("Completed", "Stopped", "Failed")
+# in the order the message lists them
+TERMINAL_TUNING_STATUSES = tuple(s.value for s in (
+    TuningJobStatus.Completed, TuningJobStatus.Stopped, TuningJobStatus.Failed))
 
 
 def warm_start_problems(
@@ -71,7 +75,7 @@ def _parent_problems(request: dict, parent: dict, warm_type: str) -> list[str]:
         ]
     problems = _parent_objective_problems(request, parent, name)
     problems += _parent_hyperparameter_problems(request, parent, name)
-    if warm_type == "IdenticalDataAndAlgorithm":
+    if warm_type == WarmStartType.IdenticalDataAndAlgorithm:
         problems += _identical_definition_problems(request, parent)
     return problems
 

@@ -17,23 +17,16 @@ from orchestrator.clock import Clock
 from orchestrator.config import Settings
 from orchestrator.controller import describe, rules
 from orchestrator.controller.listing import list_page, name_key, paginate
+from orchestrator.controller.rules_definitions import Definition
+from orchestrator.controller.spec import build_spec
 from orchestrator.controller.training import TrainingService
-from orchestrator.controller.tuning import TuningController, definitions, resource_config
-from orchestrator.errors import ResourceNotFound, ValidationError
-from orchestrator.status import TuningJobStatus, tuning_is_terminal
+from orchestrator.controller.tuning import TuningController, tuning_job_not_found
+from orchestrator.errors import ValidationError
+from orchestrator.status import EarlyStoppingType, TuningJobStatus
 from orchestrator.storage.db import Doc, Store
 from orchestrator.strategies.completion import convergence_window
 
-OBJECTIVE_KEY = "_tuning_objective_metric"
-# Hyperband MaxResource inferred from these static keys, first found (spec §2.1 C10).
-_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
-
 Request = dict[str, Any]
-
-
-def _not_found(name: str) -> ResourceNotFound:
-    return ResourceNotFound(f"Amazon SageMaker can't find a tuning job called {name}. "
-                            "Type another name.")
 
 
 class SageMakerService:
@@ -61,7 +54,7 @@ class SageMakerService:
     # -- tuning jobs -----------------------------------------------------------------------
     def create_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
         quotas = self.settings.quotas
-        rules.check_tuning_job_request(request, quotas)
+        found = rules.check_tuning_job_request(request, quotas)
         active = self.store.list_tuning_jobs(statuses=[TuningJobStatus.InProgress.value,
                                                        TuningJobStatus.Stopping.value])
         rules.check_concurrent_tuning_jobs(len(active), quotas)
@@ -77,21 +70,23 @@ class SageMakerService:
                     parents.append({**parent,
                                     "TrainingJobStatusCounters": describe.status_counters(jobs)})
             rules.check_warm_start(request, parents, quotas)
-        doc = self._tuning_doc(request)
+        doc = self._tuning_doc(request, found)
         self.store.insert_tuning_job(doc)
         if request.get("Tags"):
             self.store.add_tags(doc["HyperParameterTuningJobArn"], request["Tags"])
         self.tuner.wake()
         return {"HyperParameterTuningJobArn": doc["HyperParameterTuningJobArn"]}
 
-    def _tuning_doc(self, request: Request) -> Doc:
+    def _tuning_doc(self, request: Request, found: list[Definition]) -> Doc:
+        """The stored document: the request with its defaults filled and echoed as the service
+        does, plus the tuning spec (`_Spec`) the controller runs from."""
         now = self.clock.now()
         name = request["HyperParameterTuningJobName"]
         doc: Doc = {k: copy.deepcopy(v) for k, v in request.items() if k != "Tags"}
         config = doc["HyperParameterTuningJobConfig"]
-        config.setdefault("TrainingJobEarlyStoppingType", "Off")
+        config.setdefault("TrainingJobEarlyStoppingType", EarlyStoppingType.Off.value)
         config["ResourceLimits"].setdefault("MaxNumberOfTrainingJobs", rules.default_max_jobs(
-            request, self.settings.default_max_training_jobs))
+            request, self.settings.default_max_training_jobs, found))
         criteria = config.get("TuningJobCompletionCriteria") or {}
         if "BestObjectiveNotImproving" in criteria:
             # Filled and echoed when omitted, as the service does (spec §2.2); the value is our
@@ -99,49 +94,29 @@ class SageMakerService:
             criteria["BestObjectiveNotImproving"].setdefault(
                 "MaxNumberOfTrainingJobsNotImproving",
                 convergence_window(config["ResourceLimits"]["MaxNumberOfTrainingJobs"]))
+        spec = build_spec(doc, found, config.get("RandomSeed", secrets.randbelow(2**31)))
         single = "TrainingJobDefinition" in doc
-        for d in [doc["TrainingJobDefinition"]] if single else doc["TrainingJobDefinitions"]:
-            objective = (config.get("HyperParameterTuningJobObjective") if single
-                         else d["TuningObjective"])
-            # Every training job gets it and Describe echoes it (spec §9.3; SDK attach()).
-            d.setdefault("StaticHyperParameters", {})[OBJECTIVE_KEY] = objective["MetricName"]
+        bodies = [doc["TrainingJobDefinition"]] if single else doc["TrainingJobDefinitions"]
+        for body, definition in zip(bodies, spec.definitions, strict=True):
+            # Every training job gets the objective key and Describe echoes it (spec §9.3; SDK
+            # attach()).
+            body["StaticHyperParameters"] = dict(definition.template["HyperParameters"])
             # The SDK sends HyperParameterTuningResourceConfig, and HyperparameterTuner.attach()
             # reads TrainingJobDefinition["ResourceConfig"] (sagemaker/estimator.py
             # _prepare_init_params_from_job_description): echo the one the training jobs get.
-            if "ResourceConfig" not in d and "HyperParameterTuningResourceConfig" in d:
-                d["ResourceConfig"] = resource_config(d)
+            if "ResourceConfig" not in body and "HyperParameterTuningResourceConfig" in body:
+                body["ResourceConfig"] = dict(definition.template["ResourceConfig"])
         doc.update(
             HyperParameterTuningJobArn=self.settings.arn("hyper-parameter-tuning-job", name),
             HyperParameterTuningJobStatus=TuningJobStatus.InProgress.value,
-            CreationTime=now, LastModifiedTime=now,
-            _Seed=config.get("RandomSeed", secrets.randbelow(2**31)),
+            CreationTime=now, LastModifiedTime=now, _Spec=spec.to_dict(),
         )
-        if config["Strategy"] == "Hyperband":
-            doc["_Hyperband"] = self._hyperband_config(doc)
         return doc
-
-    def _hyperband_config(self, doc: Doc) -> dict[str, int]:
-        given = ((doc["HyperParameterTuningJobConfig"].get("StrategyConfig") or {})
-                 .get("HyperbandStrategyConfig") or {})
-        static = definitions(doc)[0].get("StaticHyperParameters") or {}
-        max_resource = given.get("MaxResource")
-        if max_resource is None:
-            key = next((k for k in _EPOCH_KEYS if k in static), None)
-            if key is None:
-                raise ValidationError(
-                    "Hyperband needs HyperbandStrategyConfig.MaxResource, or a static "
-                    f"hyperparameter named one of {', '.join(_EPOCH_KEYS)} to infer it from.")
-            try:
-                max_resource = int(float(static[key].strip('"')))
-            except ValueError as exc:
-                raise ValidationError(f"Static hyperparameter {key}={static[key]!r} must be an "
-                                      "integer to be used as Hyperband MaxResource.") from exc
-        return {"MinResource": int(given.get("MinResource", 1)), "MaxResource": int(max_resource)}
 
     def _get_tuning(self, name: str) -> Doc:
         doc = self.store.get_tuning_job(name)
         if doc is None:
-            raise _not_found(name)
+            raise tuning_job_not_found(name)
         return doc
 
     def describe_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
@@ -198,35 +173,11 @@ class SageMakerService:
         return _page("TrainingJobSummaries", page, token)
 
     def stop_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
-        name = request["HyperParameterTuningJobName"]
-        with self.tuner.lock:
-            doc = self._get_tuning(name)
-            status = doc["HyperParameterTuningJobStatus"]
-            if status != TuningJobStatus.InProgress:
-                raise ValidationError(
-                    f"The request was rejected because the tuning job {name} is in status "
-                    f"{status}; only InProgress tuning jobs can be stopped.")
-            now = self.clock.now()
-
-            def mutate(d: Doc) -> None:
-                d["HyperParameterTuningJobStatus"] = TuningJobStatus.Stopping.value
-                d["LastModifiedTime"] = now
-
-            self.store.update_tuning_job(name, mutate)
-        self.tuner.wake()
+        self.tuner.request_stop(request["HyperParameterTuningJobName"])
         return {}
 
     def delete_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
-        name = request["HyperParameterTuningJobName"]
-        with self.tuner.lock:
-            doc = self._get_tuning(name)
-            status = doc["HyperParameterTuningJobStatus"]
-            if not tuning_is_terminal(status):
-                raise ValidationError(
-                    f"The tuning job {name} is not in a terminal state (it is {status}); stop "
-                    "it and wait until it is Stopped before deleting it.")
-            # Training jobs and their artifacts stay (spec §2.6).
-            self.store.delete_tuning_job(name)
+        self.tuner.delete(request["HyperParameterTuningJobName"])
         return {}
 
     # -- training jobs ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from orchestrator.clock import Clock
 from orchestrator.config import Settings
+from orchestrator.controller.constants import DEFAULT_TRAINING_RUNTIME, FAILURE_REASON_MAX
 from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.metrics.parser import MetricParser
 from orchestrator.runner.base import Backend, Channel, JobOutcome, JobSpec, LogLine
@@ -37,8 +38,6 @@ _MESSAGES = {
     SecondaryStatus.Stopped: "The job was stopped",
     SecondaryStatus.MaxRuntimeExceeded: "Job stopped because max run time exceeded",
 }
-FAILURE_REASON_MAX = 1024
-DEFAULT_MAX_RUNTIME = 86_400  # StoppingCondition default, spec §2.7
 
 
 def model_artifact_uri(output_path: str, job_name: str) -> str:
@@ -80,7 +79,7 @@ def spec_from_doc(doc: Doc, settings: Settings) -> JobSpec:
         instance_count=max(1, int(res.get("InstanceCount", 1))),
         volume_size_gb=int(res.get("VolumeSizeInGB", 30)),
         max_runtime_seconds=int(doc["StoppingCondition"].get("MaxRuntimeInSeconds",
-                                                               DEFAULT_MAX_RUNTIME)),
+                                                               DEFAULT_TRAINING_RUNTIME)),
         metric_definitions=tuple(algo.get("MetricDefinitions") or ()),
         entrypoint=tuple(algo["ContainerEntrypoint"]) if algo.get("ContainerEntrypoint") else None,
         arguments=tuple(algo["ContainerArguments"]) if algo.get("ContainerArguments") else None,
@@ -137,7 +136,7 @@ class TrainingService:
         # unconditionally (sagemaker/estimator.py _prepare_init_params_from_job_description).
         doc["OutputDataConfig"] = {"KmsKeyId": "", **doc["OutputDataConfig"]}
         stopping = dict(doc.get("StoppingCondition") or {})
-        stopping.setdefault("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
+        stopping.setdefault("MaxRuntimeInSeconds", DEFAULT_TRAINING_RUNTIME)
         doc.update(
             TrainingJobArn=self.settings.arn("training-job", name),
             TrainingJobStatus=TrainingJobStatus.InProgress.value,

@@ -11,8 +11,14 @@ Order of decisions in one tick of an InProgress job (fixed, documented in the RE
  3. completion criteria (target value, best not improving, convergence; spec §4.3 O5) → Completed;
  4. ResourceLimits.MaxRuntimeInSeconds reached → Completed (in-flight jobs stopped);
  5. budget spent (or space exhausted) and nothing running → Completed;
- 6. stop decisions for running jobs: early stopping `Auto` (median rule) or Hyperband (ASHA);
+ 6. stop decisions for running jobs: early stopping `Auto` (median rule), then every
+    strategy's `should_stop` (Hyperband's ASHA; the others never stop a job);
  7. launch new jobs into free slots, as the strategy suggests.
+
+A tick reads the tuning job's stored spec (`controller.spec`, made once at create) and its
+training jobs as typed records (`controller.records`), and queries each objective metric's
+series at most once (`_Tick`). The service's stop and delete go through `request_stop` and
+`delete`, which take the controller's lock; nothing outside this module takes it.
 """
 
 from __future__ import annotations
@@ -20,25 +26,32 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable
 
 from orchestrator.clock import Clock
 from orchestrator.config import Settings
-from orchestrator.controller import describe
+from orchestrator.controller.constants import FAILURE_REASON_MAX
+from orchestrator.controller.records import (
+    Doc,
+    Ending,
+    TrainingRecord,
+    TuningRecord,
+    launch_fields,
+)
+from orchestrator.controller.spec import DefinitionSpec, TuningSpec
 from orchestrator.controller.training import TrainingService
+from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.status import (
-    ObjectiveStatus,
     TrainingJobStatus,
     TuningJobStatus,
     training_is_terminal,
+    tuning_is_terminal,
 )
-from orchestrator.storage.db import Doc, Store
+from orchestrator.storage.db import Store
 from orchestrator.strategies import make_strategy
-from orchestrator.strategies.base import Observation, Params, RunningJob
-from orchestrator.strategies.completion import evaluate_completion
+from orchestrator.strategies.base import Observation, Params, RunningJob, Strategy
+from orchestrator.strategies.completion import CompletionState, evaluate_completion
 from orchestrator.strategies.early_stopping import median_rule_should_stop
-from orchestrator.strategies.space import SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +60,7 @@ FIRST_FAILURES_REASON = (
     "No training job succeeded after 5 attempts. Please take a look at the training job "
     "failures to get more details."
 )
-# Members of a HyperParameterTrainingJobDefinition copied into each training job (spec §4.5 N3).
-_COPIED = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
-           "VpcConfig", "StoppingCondition", "EnableNetworkIsolation",
-           "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining",
-           "CheckpointConfig", "RetryStrategy", "Environment")
-
-
-def definitions(doc: Doc) -> list[Doc]:
-    """The job's training-job definitions, each with its objective and ranges resolved."""
-    config = doc["HyperParameterTuningJobConfig"]
-    if "TrainingJobDefinitions" in doc:
-        return list(doc["TrainingJobDefinitions"])
-    single = dict(doc["TrainingJobDefinition"])
-    single.setdefault("TuningObjective", config.get("HyperParameterTuningJobObjective"))
-    single.setdefault("HyperParameterRanges", config.get("ParameterRanges") or {})
-    return [single]
+_ENDED_WITH_RESULTS = (TrainingJobStatus.Completed, TrainingJobStatus.Stopped)
 
 
 def child_name(tuning_name: str, index: int) -> str:
@@ -70,19 +68,47 @@ def child_name(tuning_name: str, index: int) -> str:
     return f"{tuning_name}-{index:03d}-{secrets.token_hex(4)}"
 
 
-def _succeeded(job: Doc) -> bool:
+def _succeeded(job: TrainingRecord) -> bool:
     """F1's success: Completed, or Stopped with an objective (spec §4.4). A job that completes
     without printing the metric is a success here (F3: the tuning job still completes)."""
-    return job["TrainingJobStatus"] == TrainingJobStatus.Completed or (
-        describe.objective_status(job) == ObjectiveStatus.Succeeded)
+    return job.status == TrainingJobStatus.Completed or job.succeeded_objective is not None
 
 
-def _is_maximize(definition: Doc) -> bool:
-    return definition["TuningObjective"]["Type"] == "Maximize"
+def tuning_job_not_found(name: str) -> ResourceNotFound:
+    """The service's error for an unknown tuning job name."""
+    return ResourceNotFound(f"Amazon SageMaker can't find a tuning job called {name}. "
+                            "Type another name.")
 
 
-def _end_order_key(job: Doc) -> tuple[float, float]:
-    return (job.get("TrainingEndTime") or job.get("LastModifiedTime") or 0.0, job["CreationTime"])
+class _Tick:
+    """One reconcile tick's view of a tuning job: its records, and the objective series of its
+    training jobs, queried from the store at most once per tick (on first use)."""
+
+    def __init__(self, store: Store, tuning: TuningRecord, docs: list[Doc]) -> None:
+        self.store = store
+        self.tuning = tuning
+        self.spec: TuningSpec = tuning.spec
+        self.jobs = [TrainingRecord.of(d) for d in docs]
+        self.running = [j for j in self.jobs if not training_is_terminal(j.status)]
+        self.finished = sorted((j for j in self.jobs if training_is_terminal(j.status)),
+                               key=lambda j: j.end_order_key)
+        self._series: dict[str, list[float]] | None = None
+
+    @property
+    def series(self) -> dict[str, list[float]]:
+        """Job key → its objective metric's values in order (one query per metric name)."""
+        if self._series is None:
+            by_metric: dict[str | None, list[str]] = {}
+            for job in self.jobs:
+                by_metric.setdefault(job.objective_metric, []).append(job.name)
+            self._series = {}
+            for metric, names in by_metric.items():
+                if metric is not None:
+                    self._series.update(self.store.metric_series_many(names, metric))
+        return self._series
+
+    def series_of(self, job: TrainingRecord) -> tuple[float, ...]:
+        return tuple(self.series.get(job.key, ()))
 
 
 class TuningController:
@@ -93,7 +119,9 @@ class TuningController:
         self.settings = settings
         self.clock = clock
         self.tick_seconds = tick_seconds
-        self.lock = threading.RLock()
+        # Serialises reconcile ticks with the service's stop and delete (the only writers of a
+        # tuning job's status besides the reconciler); private to the controller.
+        self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -127,96 +155,121 @@ class TuningController:
         for doc in self.store.list_tuning_jobs(statuses=active):
             name = doc["HyperParameterTuningJobName"]
             try:
-                with self.lock:
+                with self._lock:
                     self.reconcile(name)
                 self._errors.pop(name, None)
             except Exception as exc:  # F2: an internal error must not kill the loop
                 log.exception("reconcile of %s failed", name)
                 self._errors[name] = self._errors.get(name, 0) + 1
                 if self._errors[name] >= 5:
-                    self._decide_end(name, TuningJobStatus.Failed.value,
-                                     f"Internal error in smlocal: {exc}")
+                    self._decide_end(name, Ending(TuningJobStatus.Failed.value,
+                                                  f"Internal error in smlocal: {exc}", None))
+
+    # -- the service's requests ------------------------------------------------------------
+    def request_stop(self, name: str) -> None:
+        """StopHyperParameterTuningJob: InProgress → Stopping; the next tick stops the jobs."""
+        with self._lock:
+            doc = self._get(name)
+            status = doc["HyperParameterTuningJobStatus"]
+            if status != TuningJobStatus.InProgress:
+                raise ValidationError(
+                    f"The request was rejected because the tuning job {name} is in status "
+                    f"{status}; only InProgress tuning jobs can be stopped.")
+            now = self.clock.now()
+
+            def mutate(d: Doc) -> None:
+                d["HyperParameterTuningJobStatus"] = TuningJobStatus.Stopping.value
+                d["LastModifiedTime"] = now
+
+            self.store.update_tuning_job(name, mutate)
+        self.wake()
+
+    def delete(self, name: str) -> None:
+        """DeleteHyperParameterTuningJob of a terminal tuning job (its training jobs and their
+        artifacts stay, spec §2.6)."""
+        with self._lock:
+            doc = self._get(name)
+            status = doc["HyperParameterTuningJobStatus"]
+            if not tuning_is_terminal(status):
+                raise ValidationError(
+                    f"The tuning job {name} is not in a terminal state (it is {status}); stop "
+                    "it and wait until it is Stopped before deleting it.")
+            self.store.delete_tuning_job(name)
+
+    def _get(self, name: str) -> Doc:
+        doc = self.store.get_tuning_job(name)
+        if doc is None:
+            raise tuning_job_not_found(name)
+        return doc
 
     # -- one job ---------------------------------------------------------------------------
     def reconcile(self, name: str) -> None:
         doc = self.store.get_tuning_job(name)
         if doc is None:
             return
-        jobs = self.store.list_training_jobs(tuning_job=name)
-        running = [j for j in jobs if not training_is_terminal(j["TrainingJobStatus"])]
-        status = doc["HyperParameterTuningJobStatus"]
-        if status == TuningJobStatus.Stopping:
-            self._stop_all(running, cause="tuning-job-stopped")
-            if not running:
+        tuning = TuningRecord.of(doc)
+        tick = _Tick(self.store, tuning, self.store.list_training_jobs(tuning_job=name))
+        if tuning.status == TuningJobStatus.Stopping:
+            self._stop_all(tick.running, cause="tuning-job-stopped")
+            if not tick.running:
                 self._finish(name, TuningJobStatus.Stopped.value, None)
             return
-        if status != TuningJobStatus.InProgress:
+        if tuning.status != TuningJobStatus.InProgress:
             return
-        if doc.get("_Ending"):
-            self._stop_all(running, cause="tuning-job-ending")
-            if not running:
-                self._finish(name, doc["_Ending"]["Status"], doc["_Ending"].get("FailureReason"))
+        if tuning.ending is not None:
+            self._stop_all(tick.running, cause="tuning-job-ending")
+            if not tick.running:
+                self._finish(name, tuning.ending.status, tuning.ending.failure_reason)
             return
-        if self._check_end(doc, jobs, running):
+        if self._check_end(tick):
             self.wake()
             return
-        series = self._objective_series(doc, running)
-        self._stop_decisions(doc, jobs, running, series)
-        self._launch(doc, jobs, running)
+        self._stop_decisions(tick)
+        self._launch(tick)
 
     # -- ending ----------------------------------------------------------------------------
-    def _check_end(self, doc: Doc, jobs: list[Doc], running: list[Doc]) -> bool:
-        name = doc["HyperParameterTuningJobName"]
-        config = doc["HyperParameterTuningJobConfig"]
-        limits = config["ResourceLimits"]
-        max_jobs = int(limits["MaxNumberOfTrainingJobs"])
+    def _check_end(self, tick: _Tick) -> bool:
+        tuning, spec, jobs = tick.tuning, tick.spec, tick.jobs
         # F1: the first min(5, budget) jobs all failed (spec §4.4).
-        first = sorted(jobs, key=lambda j: j.get("_LaunchIndex", 0))[:min(FIRST_FAILURES, max_jobs)]
-        if len(first) == min(FIRST_FAILURES, max_jobs) and all(
-            training_is_terminal(j["TrainingJobStatus"]) for j in first
-        ) and not any(_succeeded(j) for j in jobs):
-            self._decide_end(name, TuningJobStatus.Failed.value, FIRST_FAILURES_REASON)
+        first_n = min(FIRST_FAILURES, spec.max_jobs)
+        first = sorted(jobs, key=lambda j: j.launch_index)[:first_n]
+        if len(first) == first_n and all(training_is_terminal(j.status) for j in first) \
+                and not any(_succeeded(j) for j in jobs):
+            self._decide_end(tuning.name, Ending(TuningJobStatus.Failed.value,
+                                                 FIRST_FAILURES_REASON, None))
             return True
         # Completion criteria over the jobs in the order they finished.
-        finished = sorted((j for j in jobs if training_is_terminal(j["TrainingJobStatus"])),
-                          key=_end_order_key)
-        maximize = _is_maximize(definitions(doc)[0])
-        values = [describe.objective_value(j)
-                  if describe.objective_status(j) == ObjectiveStatus.Succeeded else None
-                  for j in finished]
-        state = evaluate_completion(values, config.get("TuningJobCompletionCriteria"),
-                                    maximize, max_jobs)
-        self._record_completion_details(doc, state)
+        state = evaluate_completion([j.succeeded_objective for j in tick.finished],
+                                    spec.completion, spec.objective.maximize, spec.max_jobs)
+        self._record_completion_details(tuning, state)
         if state.done:
-            self._decide_end(name, TuningJobStatus.Completed.value, None, reason=state.reason)
+            self._decide_end(tuning.name, Ending(TuningJobStatus.Completed.value, None,
+                                                 state.reason))
             return True
-        runtime = limits.get("MaxRuntimeInSeconds")
-        if runtime and self.clock.now() - doc["CreationTime"] >= float(runtime):
-            self._decide_end(name, TuningJobStatus.Completed.value, None,
-                             reason="MaxRuntimeInSeconds")
+        if spec.max_runtime and self.clock.now() - tuning.creation_time >= float(
+                spec.max_runtime):
+            self._decide_end(tuning.name, Ending(TuningJobStatus.Completed.value, None,
+                                                 "MaxRuntimeInSeconds"))
             return True
-        if not running and (len(jobs) >= max_jobs or doc.get("_Exhausted")):
-            self._finish(name, TuningJobStatus.Completed.value, None)
+        if not tick.running and (len(jobs) >= spec.max_jobs or tuning.exhausted):
+            self._finish(tuning.name, TuningJobStatus.Completed.value, None)
             return True
         return False
 
-    def _record_completion_details(self, doc: Doc, state: Any) -> None:
-        details: dict[str, Any] = {"NumberOfTrainingJobsObjectiveNotImproving": state.not_improving}
-        old = doc.get("TuningJobCompletionDetails") or {}
+    def _record_completion_details(self, tuning: TuningRecord, state: CompletionState) -> None:
+        details: Doc = {"NumberOfTrainingJobsObjectiveNotImproving": state.not_improving}
+        old = tuning.completion_details
         if state.converged:
             details["ConvergenceDetectedTime"] = old.get("ConvergenceDetectedTime",
                                                          self.clock.now())
         if details != old:
             self.store.update_tuning_job(
-                doc["HyperParameterTuningJobName"],
-                lambda d: d.__setitem__("TuningJobCompletionDetails", details))
+                tuning.name, lambda d: d.__setitem__("TuningJobCompletionDetails", details))
 
-    def _decide_end(self, name: str, status: str, failure: str | None,
-                    reason: str | None = None) -> None:
+    def _decide_end(self, name: str, ending: Ending) -> None:
         def mutate(d: Doc) -> None:
             if d["HyperParameterTuningJobStatus"] == TuningJobStatus.InProgress:
-                d.setdefault("_Ending", {"Status": status, "FailureReason": failure,
-                                         "Reason": reason})
+                d.setdefault("_Ending", ending.to_dict())
 
         self.store.update_tuning_job(name, mutate)
 
@@ -228,14 +281,14 @@ class TuningController:
             d["HyperParameterTuningEndTime"] = now
             d["LastModifiedTime"] = now
             if failure:
-                d["FailureReason"] = failure[:1024]
+                d["FailureReason"] = failure[:FAILURE_REASON_MAX]
 
         self.store.update_tuning_job(name, mutate)
 
-    def _stop_all(self, running: list[Doc], cause: str) -> None:
+    def _stop_all(self, running: list[TrainingRecord], cause: str) -> None:
         for job in running:
-            if job["TrainingJobStatus"] == TrainingJobStatus.InProgress:
-                self._stop_job(job["TrainingJobName"], cause)
+            if job.status == TrainingJobStatus.InProgress:
+                self._stop_job(job.name, cause)
 
     def _stop_job(self, job_name: str, cause: str) -> None:
         try:
@@ -244,171 +297,123 @@ class TuningController:
             log.debug("stop of %s skipped", job_name, exc_info=True)
 
     # -- stop decisions --------------------------------------------------------------------
-    def _objective_series(self, doc: Doc, jobs: Sequence[Doc]) -> dict[str, list[float]]:
-        by_metric: dict[str, list[str]] = {}
-        for job in jobs:
-            by_metric.setdefault(job["_ObjectiveMetric"], []).append(job["TrainingJobName"])
-        out: dict[str, list[float]] = {}
-        for metric, names in by_metric.items():
-            out.update(self.store.metric_series_many(names, metric))
-        return out
-
-    def _stop_decisions(self, doc: Doc, jobs: list[Doc], running: list[Doc],
-                        series: dict[str, list[float]]) -> None:
-        config = doc["HyperParameterTuningJobConfig"]
-        active = [j for j in running if j["TrainingJobStatus"] == TrainingJobStatus.InProgress]
+    def _stop_decisions(self, tick: _Tick) -> None:
+        """Early stopping `Auto` (the median rule), then every strategy's own `should_stop`
+        (Hyperband's ASHA; the others never stop a job)."""
+        spec = tick.spec
+        active = [j for j in tick.running if j.status == TrainingJobStatus.InProgress]
         if not active:
             return
-        defs = {d.get("DefinitionName"): d for d in definitions(doc)}
-        finished = [j for j in jobs if j["TrainingJobStatus"] in
-                    (TrainingJobStatus.Completed, TrainingJobStatus.Stopped)]
-        finished_series = self._objective_series(doc, finished)
-        if config.get("TrainingJobEarlyStoppingType") == "Auto":
-            previous = [finished_series[j["TrainingJobName"].lower()] for j in finished]
+        ended = [j for j in tick.jobs if j.status in _ENDED_WITH_RESULTS]
+        stopped: set[str] = set()
+        if spec.early_stopping_auto:
+            previous = [list(tick.series_of(j)) for j in ended]
             for job in active:
-                own = series.get(job["TrainingJobName"].lower(), [])
-                definition = defs.get(job.get("_DefinitionName")) or definitions(doc)[0]
-                if own and median_rule_should_stop(own, previous, _is_maximize(definition)):
-                    self._stop_job(job["TrainingJobName"], "early-stopping")
-        if config["Strategy"] == "Hyperband":
-            definition = definitions(doc)[0]
-            strategy = self._strategy(doc, definition)
-            history = self._history(doc, definition, jobs, finished_series)
-            run_jobs = [RunningJob(j["TrainingJobName"], j.get("_TunedHyperParameters") or {},
-                                   tuple(series.get(j["TrainingJobName"].lower(), [])))
-                        for j in active]
+                own = tick.series_of(job)
+                maximize = spec.definition(job.definition).objective.maximize
+                if own and median_rule_should_stop(own, previous, maximize):
+                    self._stop_job(job.name, "early-stopping")
+                    stopped.add(job.name)
+        # Stop rules compare the series of jobs that ended with results (not failed ones).
+        with_series = {j.name for j in ended}
+        for definition in spec.definitions:
+            mine = [j for j in active if j.name not in stopped
+                    and spec.definition(j.definition) is definition]
+            if not mine:
+                continue
+            strategy = self._strategy(spec, definition)
+            history = self._history(tick, definition, lambda j: j.name in with_series)
+            run_jobs = [RunningJob(j.name, dict(j.tuned), tick.series_of(j)) for j in mine]
             for rj in run_jobs:
                 if strategy.should_stop(rj, history, run_jobs):
-                    self._stop_job(rj.job_name, "hyperband")
+                    self._stop_job(rj.job_name, spec.strategy.lower())
 
     # -- launching -------------------------------------------------------------------------
-    def _launch(self, doc: Doc, jobs: list[Doc], running: list[Doc]) -> None:
-        limits = doc["HyperParameterTuningJobConfig"]["ResourceLimits"]
-        free = min(int(limits["MaxParallelTrainingJobs"]) - len(running),
-                   int(limits["MaxNumberOfTrainingJobs"]) - len(jobs))
+    def _launch(self, tick: _Tick) -> None:
+        spec, jobs = tick.spec, tick.jobs
+        free = min(spec.max_parallel - len(tick.running), spec.max_jobs - len(jobs))
         if free <= 0:
             return
-        defs = definitions(doc)
         # Multi-algorithm: give each slot to the definition with the fewest launches so far.
-        counts = {d.get("DefinitionName"): 0 for d in defs}
+        counts = {d.name: 0 for d in spec.definitions}
         for job in jobs:
-            counts[job.get("_DefinitionName")] = counts.get(job.get("_DefinitionName"), 0) + 1
+            counts[job.definition] = counts.get(job.definition, 0) + 1
         wanted: dict[str | None, int] = {}
         for _ in range(free):
-            pick = min(defs, key=lambda d: counts[d.get("DefinitionName")] +
-                       wanted.get(d.get("DefinitionName"), 0))
-            wanted[pick.get("DefinitionName")] = wanted.get(pick.get("DefinitionName"), 0) + 1
-        finished = [j for j in jobs if training_is_terminal(j["TrainingJobStatus"])]
-        finished_series = self._objective_series(doc, finished)
-        proposals: list[tuple[Doc, Params]] = []
-        for definition in defs:
-            n = wanted.get(definition.get("DefinitionName"), 0)
+            pick = min(spec.definitions, key=lambda d: counts[d.name] + wanted.get(d.name, 0))
+            wanted[pick.name] = wanted.get(pick.name, 0) + 1
+        proposals: list[tuple[DefinitionSpec, Params]] = []
+        for definition in spec.definitions:
+            n = wanted.get(definition.name, 0)
             if n == 0:
                 continue
-            own = [j for j in jobs if j.get("_DefinitionName") == definition.get("DefinitionName")]
-            history = self._history(doc, definition, own, finished_series)
-            pending = [j.get("_TunedHyperParameters") or {} for j in own
-                       if not training_is_terminal(j["TrainingJobStatus"])]
-            strategy = self._strategy(doc, definition)
+            history = self._history(tick, definition)
+            pending = [dict(j.tuned) for j in tick.running
+                       if j.definition == definition.name]
+            strategy = self._strategy(spec, definition)
             for params in strategy.suggest(history, pending, n):
                 proposals.append((definition, params))
         if not proposals:
-            if not running:
-                self.store.update_tuning_job(doc["HyperParameterTuningJobName"],
+            if not tick.running:
+                self.store.update_tuning_job(tick.tuning.name,
                                              lambda d: d.__setitem__("_Exhausted", True))
                 self.wake()
             return
         index = len(jobs)
         for definition, params in proposals:
             index += 1
-            self._create_child(doc, definition, params, index)
+            self._create_child(tick.tuning, definition, params, index)
 
-    def _strategy(self, doc: Doc, definition: Doc) -> Any:
-        config = doc["HyperParameterTuningJobConfig"]
-        space = SearchSpace.from_parameter_ranges(definition.get("HyperParameterRanges") or {})
-        hyperband = (config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig")
+    def _strategy(self, spec: TuningSpec, definition: DefinitionSpec) -> Strategy:
+        hb = spec.hyperband
         return make_strategy(
-            config["Strategy"], space, maximize=_is_maximize(definition), seed=doc["_Seed"],
-            hyperband=doc.get("_Hyperband") or hyperband,
-            max_jobs=int(config["ResourceLimits"]["MaxNumberOfTrainingJobs"]),
-        )
+            spec.strategy, definition.space, maximize=definition.objective.maximize,
+            seed=spec.seed, hyperband=None if hb is None else {
+                "MinResource": hb.min_resource, "MaxResource": hb.max_resource})
 
-    def _history(self, doc: Doc, definition: Doc, jobs: list[Doc],
-                 series: dict[str, list[float]]) -> list[Observation]:
-        finished = sorted((j for j in jobs if training_is_terminal(j["TrainingJobStatus"])),
-                          key=_end_order_key)
-        history = [self._observation(j, series, "self", i) for i, j in enumerate(finished)]
-        return self._warm_start_history(doc, definition) + history
+    def _history(self, tick: _Tick, definition: DefinitionSpec,
+                 keep_series: Callable[[TrainingRecord], bool] = lambda _j: True
+                 ) -> list[Observation]:
+        """Warm-start parents' observations, then the definition's finished jobs in the order
+        they finished (`keep_series`: whose objective series the strategy sees)."""
+        own = [j for j in tick.finished if j.definition == definition.name]
+        history = [self._observation(j, tick.series_of(j) if keep_series(j) else (), "self", i)
+                   for i, j in enumerate(own)]
+        return self._warm_start_history(tick.spec, definition) + history
 
-    def _observation(self, job: Doc, series: dict[str, list[float]], source: str,
+    @staticmethod
+    def _observation(job: TrainingRecord, series: tuple[float, ...], source: str,
                      order: int) -> Observation:
-        ok = describe.objective_status(job) == ObjectiveStatus.Succeeded
-        return Observation(
-            params=dict(job.get("_TunedHyperParameters") or {}),
-            value=describe.objective_value(job) if ok else None,
-            series=tuple(series.get(job["TrainingJobName"].lower(), [])),
-            status=job["TrainingJobStatus"], source=source,
-            job_name=job["TrainingJobName"], end_order=order,
-        )
+        return Observation(params=dict(job.tuned), value=job.succeeded_objective,
+                           series=series, status=job.status, source=source,
+                           job_name=job.name, end_order=order)
 
-    def _warm_start_history(self, doc: Doc, definition: Doc) -> list[Observation]:
-        warm = doc.get("WarmStartConfig")
-        if not warm:
+    def _warm_start_history(self, spec: TuningSpec, definition: DefinitionSpec
+                            ) -> list[Observation]:
+        warm = spec.warm_start
+        if warm is None:
             return []
-        source = "parent" if warm["WarmStartType"] == "IdenticalDataAndAlgorithm" else "transfer"
-        tuned = {r["Name"] for kind in ("IntegerParameterRanges", "ContinuousParameterRanges",
-                                        "CategoricalParameterRanges")
-                 for r in (definition.get("HyperParameterRanges") or {}).get(kind, [])}
         out: list[Observation] = []
-        for parent in warm["ParentHyperParameterTuningJobs"]:
-            pjobs = [j for j in self.store.list_training_jobs(
-                tuning_job=parent["HyperParameterTuningJobName"])
-                if training_is_terminal(j["TrainingJobStatus"])]
-            for i, job in enumerate(pjobs):
-                obs = self._observation(job, {}, source, i)
+        for parent in warm.parents:
+            pjobs = [TrainingRecord.of(d) for d in self.store.list_training_jobs(tuning_job=parent)]
+            for i, job in enumerate(j for j in pjobs if training_is_terminal(j.status)):
                 # W1: a hyperparameter static in the parent but tuned here takes its static value.
-                params = {k: v for k, v in (job.get("HyperParameters") or {}).items() if k in tuned}
-                params.update({k: v for k, v in obs.params.items() if k in tuned})
-                out.append(Observation(params=params, value=obs.value, series=(),
-                                       status=obs.status, source=source,
-                                       job_name=obs.job_name, end_order=i))
+                static = job.doc.get("HyperParameters") or {}
+                params = {k: v for k, v in static.items() if k in definition.tuned}
+                params.update({k: v for k, v in job.tuned.items() if k in definition.tuned})
+                out.append(Observation(params=params, value=job.succeeded_objective, series=(),
+                                       status=job.status, source=warm.source,
+                                       job_name=job.name, end_order=i))
         return out
 
-    def _create_child(self, doc: Doc, definition: Doc, params: Params, index: int) -> None:
-        tuning_name = doc["HyperParameterTuningJobName"]
-        hyperparameters = dict(definition.get("StaticHyperParameters") or {})
-        hyperparameters.update(params)
-        request: dict[str, Any] = {
-            "TrainingJobName": child_name(tuning_name, index),
-            "HyperParameters": hyperparameters,
-            "TuningJobArn": doc["HyperParameterTuningJobArn"],
-        }
-        for key in _COPIED:
-            if key in definition:
-                request[key] = definition[key]
-        request["ResourceConfig"] = resource_config(definition)
-        objective = definition["TuningObjective"]
-        internal = {
-            "_TuningJobName": tuning_name,
-            "_TunedHyperParameters": dict(params),
-            "_DefinitionName": definition.get("DefinitionName"),
-            "_ObjectiveMetric": objective["MetricName"],
-            "_ObjectiveType": objective["Type"],
-            "_LaunchIndex": index,
-        }
+    def _create_child(self, tuning: TuningRecord, definition: DefinitionSpec, params: Params,
+                      index: int) -> None:
+        request: Doc = {k: v for k, v in definition.template.items()}
+        request["HyperParameters"] = {**definition.template["HyperParameters"], **params}
+        request["TrainingJobName"] = child_name(tuning.name, index)
+        request["TuningJobArn"] = tuning.arn
         # Tags propagate to jobs launched after tagging only (spec §2.11).
-        tags = self.store.list_tags(doc["HyperParameterTuningJobArn"])
-        self.training.create(request, internal=internal, tags=tags)
+        tags = self.store.list_tags(tuning.arn)
+        self.training.create(request, internal=launch_fields(tuning.name, definition, params,
+                                                             index), tags=tags)
 
-
-def resource_config(definition: Doc) -> Doc:
-    if definition.get("ResourceConfig"):
-        return dict(definition["ResourceConfig"])
-    hp = definition.get("HyperParameterTuningResourceConfig") or {}
-    configs = hp.get("InstanceConfigs")
-    if configs:  # "Prioritized": the first entry is the one we can always run locally
-        first = configs[0]
-        return {"InstanceType": first["InstanceType"], "InstanceCount": first["InstanceCount"],
-                "VolumeSizeInGB": first["VolumeSizeInGB"]}
-    return {k: hp[k] for k in ("InstanceType", "InstanceCount", "VolumeSizeInGB") if k in hp} or {
-        "InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}

@@ -1,12 +1,18 @@
 """Search strategies: pure ask/tell engines over a tuning job's history (no I/O, no clock).
 
-`make_strategy` is the one constructor the controller calls; `SearchSpace` maps SageMaker
-ParameterRanges to and from the unit cube; `median_rule_should_stop` and
-`evaluate_completion` are the early-stopping and completion rules.
+`make_strategy` is the one constructor the controller calls and returns the `Strategy`
+protocol (`suggest` and `should_stop`, both honoured by the reconciler); `SearchSpace` maps
+SageMaker ParameterRanges to and from the unit cube (its `range_problems` is the one range
+parser, also behind the service's rules); `median_rule_should_stop` and `evaluate_completion`
+are the early-stopping and completion rules. All of them compare objective values as losses
+(`objective.loss`, lower is better), the one place a maximised objective is flipped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from orchestrator.status import Strategy as StrategyType
 from orchestrator.strategies.base import Observation, Params, RunningJob, Strategy
 from orchestrator.strategies.bayesian import BayesianStrategy
 from orchestrator.strategies.completion import CompletionState, evaluate_completion
@@ -16,20 +22,20 @@ from orchestrator.strategies.hyperband import HyperbandStrategy
 from orchestrator.strategies.random_search import RandomStrategy
 from orchestrator.strategies.space import SearchSpace, parameter_range_problems
 
-STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
+STRATEGIES = tuple(s.value for s in StrategyType)
 
 
 def make_strategy(strategy: str, space: SearchSpace, *, maximize: bool, seed: int | None,
-                  hyperband: dict | None = None, max_jobs: int | None = None) -> Strategy:
-    """The strategy object for a tuning job (`max_jobs` is accepted for future budget-aware
-    strategies; none needs it today)."""
-    if strategy == "Bayesian":
+                  hyperband: Mapping[str, int] | None = None) -> Strategy:
+    """The strategy object for a tuning job. `hyperband`: MinResource and MaxResource (only
+    read by Hyperband)."""
+    if strategy == StrategyType.Bayesian:
         return BayesianStrategy(space, maximize=maximize, seed=seed)
-    if strategy == "Random":
+    if strategy == StrategyType.Random:
         return RandomStrategy(space, seed=seed)
-    if strategy == "Grid":
+    if strategy == StrategyType.Grid:
         return GridStrategy(space)
-    if strategy == "Hyperband":
+    if strategy == StrategyType.Hyperband:
         hb = hyperband or {}
         return HyperbandStrategy(space, maximize=maximize, seed=seed,
                                  min_resource=int(hb.get("MinResource", 1)),

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from orchestrator.status import TrainingJobStatus
+
 Params = dict[str, str]  # tuned hyperparameters, values rendered exactly as SageMaker does
 
 
@@ -27,7 +29,7 @@ class Observation:
     params: Params
     value: float | None
     series: tuple[float, ...] = ()
-    status: str = "Completed"
+    status: str = TrainingJobStatus.Completed.value
     source: str = "self"
     job_name: str = ""
     end_order: int = 0  # order in which jobs finished (0-based); used by rules needing order

@@ -22,6 +22,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestrator.strategies.objective import loss
+
 TARGET = "TargetObjectiveMetricValue"
 NOT_IMPROVING = "BestObjectiveNotImproving"
 CONVERGED = "ConvergenceDetected"
@@ -35,16 +37,17 @@ class CompletionState:
     converged: bool
 
 
-def _improves(v: float, ref: float, maximize: bool) -> bool:
-    gain = v - ref if maximize else ref - v
+def _improves(v: float, ref: float) -> bool:
+    """Loss `v` improves on the reference loss `ref` by at least 1 % of |ref|."""
+    gain = ref - v
     return gain > 0 and gain >= 0.01 * abs(ref)
 
 
-def _count_not_improving(values: Sequence[float], maximize: bool) -> int:
+def _count_not_improving(losses: Sequence[float]) -> int:
     ref: float | None = None
     count = 0
-    for v in values:
-        if ref is None or _improves(v, ref, maximize):
+    for v in losses:
+        if ref is None or _improves(v, ref):
             ref, count = v, 0
         else:
             count += 1
@@ -57,19 +60,17 @@ def convergence_window(max_jobs: int) -> int:
 
 def evaluate_completion(values_in_completion_order: Sequence[float | None],
                         criteria: dict | None, maximize: bool, max_jobs: int) -> CompletionState:
-    values = [float(v) for v in values_in_completion_order
+    values = [loss(float(v), maximize) for v in values_in_completion_order
               if v is not None and not math.isnan(float(v))]
-    not_improving = _count_not_improving(values, maximize)
+    not_improving = _count_not_improving(values)
     criteria = criteria or {}
     n_conv = convergence_window(max_jobs)
     converged = (not_improving >= n_conv
                  and len(values) >= max(n_conv, math.ceil(0.2 * max_jobs)))
 
     target = criteria.get("TargetObjectiveMetricValue")
-    if target is not None and values:
-        best = max(values) if maximize else min(values)
-        if (best >= float(target)) if maximize else (best <= float(target)):
-            return CompletionState(True, TARGET, not_improving, False)
+    if target is not None and values and min(values) <= loss(float(target), maximize):
+        return CompletionState(True, TARGET, not_improving, False)
     limit = (criteria.get("BestObjectiveNotImproving") or {}).get(
         "MaxNumberOfTrainingJobsNotImproving")
     if limit is not None and not_improving >= int(limit):

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from orchestrator.strategies.objective import loss
+
 
 def median_rule_should_stop(job_series: Sequence[float], previous: Sequence[Sequence[float]],
                             maximize: bool, min_reference: int = 3) -> bool:
@@ -29,4 +31,4 @@ def median_rule_should_stop(job_series: Sequence[float], previous: Sequence[Sequ
     v = float(job_series[-1])
     if math.isnan(v):
         return True
-    return v < median if maximize else v > median
+    return loss(v, maximize) > loss(median, maximize)

@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 
 from orchestrator.strategies.base import Observation, Params, RunningJob
+from orchestrator.strategies.objective import loss
 from orchestrator.strategies.random_search import RandomStrategy
 from orchestrator.strategies.space import SearchSpace
 
@@ -55,7 +56,7 @@ def asha_should_stop(series: Sequence[float], others: Sequence[Sequence[float]],
     rivals = [s[r - 1] for s in others if len(s) >= r and not math.isnan(s[r - 1])]
     if len(rivals) + 1 < eta:
         return False
-    better = sum(1 for w in rivals if (w > v if maximize else w < v))
+    better = sum(1 for w in rivals if loss(w, maximize) < loss(v, maximize))
     return better >= (len(rivals) + 1) // eta
 
 

@@ -15,17 +15,20 @@ Notation (spec §4.2, §8):
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from orchestrator.errors import ValidationError
+from orchestrator.status import ScalingType
 from orchestrator.strategies.base import Params
 
-SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
-_RANGE_KEYS = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
+SCALINGS = tuple(s.value for s in ScalingType)
+RANGE_KINDS = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
 # A discrete space larger than this is never enumerated (dedupe then uses rejection sampling).
 ENUMERATION_LIMIT = 20_000
 
@@ -36,7 +39,7 @@ class NumericParam:
     integer: bool
     low: float
     high: float
-    scaling: str = "Linear"
+    scaling: str = ScalingType.Linear.value
 
     @property
     def _edges(self) -> tuple[float, float]:
@@ -44,16 +47,16 @@ class NumericParam:
         return (self.low - 0.5, self.high + 0.5) if self.integer else (self.low, self.high)
 
     def _g(self, v: np.ndarray) -> np.ndarray:
-        if self.scaling == "Logarithmic":
+        if self.scaling == ScalingType.Logarithmic:
             return np.log(v)
-        if self.scaling == "ReverseLogarithmic":
+        if self.scaling == ScalingType.ReverseLogarithmic:
             return -np.log1p(-v)
         return v
 
     def _g_inv(self, t: np.ndarray) -> np.ndarray:
-        if self.scaling == "Logarithmic":
+        if self.scaling == ScalingType.Logarithmic:
             return np.exp(t)
-        if self.scaling == "ReverseLogarithmic":
+        if self.scaling == ScalingType.ReverseLogarithmic:
             return -np.expm1(-t)
         return t
 
@@ -99,59 +102,122 @@ class CategoricalParam:
     values: tuple[str, ...]
 
 
-def _num(raw: object) -> float | None:
-    try:
-        v = float(raw)  # type: ignore[arg-type]  # "1e-05" is legal (spec P4)
-    except (TypeError, ValueError):
+# -- the one range parser ---------------------------------------------------------------
+# The service's rules (controller/rules_ranges.py) and the space share these checks; each caller
+# renders a `RangeProblem` in its own words (the service's exact messages there).
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def parse_bound(text: object, integer: bool) -> float | None:
+    """A MinValue/MaxValue string as a number, or None. Integers take digits only ("1.0" is not
+    an integer bound); continuous bounds any finite decimal ("1e-05" is legal, spec P4)."""
+    if not isinstance(text, str):
         return None
-    return v if math.isfinite(v) else None
+    text = text.strip()
+    if integer:
+        return float(int(text)) if _INT.fullmatch(text) else None
+    if not _FLOAT.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
-def _numeric_problems(r: dict, integer: bool) -> list[str]:
-    name, kind = r.get("Name"), "Integer" if integer else "Continuous"
-    lo, hi = _num(r.get("MinValue")), _num(r.get("MaxValue"))
-    scaling = r.get("ScalingType", "Auto")
-    if lo is None or hi is None:
-        return [f"{kind} range '{name}': MinValue and MaxValue must be numbers"]
-    problems = []
-    if integer and not (lo.is_integer() and hi.is_integer()):
-        problems.append(f"Integer range '{name}': MinValue and MaxValue must be integers")
-    if lo > hi:
-        problems.append(f"{kind} range '{name}': MinValue must not exceed MaxValue")
+@dataclass(frozen=True)
+class RangeProblem:
+    """Why one range cannot be part of a search space. `code` is one of: "name" (no Name),
+    "duplicate" (`other` holds the kind that named it first), "values" (categorical Values not
+    non-empty strings), "duplicate-values" (`other`: the repeated values, comma-separated),
+    "numbers" (bounds not numbers / integers), "order" (not MinValue < MaxValue), "scaling"
+    (unknown ScalingType), "log" (Logarithmic with MinValue <= 0), "reverse-log-integer",
+    "reverse-log-bounds" (ReverseLogarithmic outside 0 <= MinValue < MaxValue < 1)."""
+
+    code: str
+    kind: str
+    name: str
+    range: dict
+    other: str = ""
+
+
+def _numeric_problem(kind: str, r: dict) -> str | None:
+    integer = kind == "IntegerParameterRanges"
+    low, high = parse_bound(r.get("MinValue"), integer), parse_bound(r.get("MaxValue"), integer)
+    if low is None or high is None:
+        return "numbers"
+    if not low < high:
+        return "order"
+    scaling = r.get("ScalingType", ScalingType.Auto.value)
     if scaling not in SCALINGS:
-        problems.append(f"{kind} range '{name}': ScalingType must be one of {list(SCALINGS)}")
-    elif scaling == "Logarithmic" and lo <= 0:
-        problems.append(f"{kind} range '{name}': Logarithmic scaling needs MinValue > 0")
-    elif scaling == "ReverseLogarithmic":
+        return "scaling"
+    if scaling == ScalingType.Logarithmic and low <= 0:
+        return "log"
+    if scaling == ScalingType.ReverseLogarithmic:
         if integer:
-            problems.append(f"Integer range '{name}': ReverseLogarithmic is not allowed")
-        elif not (0 <= lo < hi < 1):
-            problems.append(
-                f"Continuous range '{name}': ReverseLogarithmic needs 0 <= MinValue < MaxValue < 1"
-            )
+            return "reverse-log-integer"
+        if not 0 <= low < high < 1:
+            return "reverse-log-bounds"
+    return None
+
+
+def _categorical_problem(r: dict) -> tuple[str, str] | None:
+    values = r.get("Values")
+    if not values or not all(isinstance(v, str) for v in values):
+        return "values", ""
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    return ("duplicate-values", ", ".join(dupes)) if dupes else None
+
+
+def range_problems(ranges: dict, kinds: Sequence[str] = RANGE_KINDS) -> list[RangeProblem]:
+    """Every problem of every range in `ranges`, in request order (the first per range).
+    `kinds`: the range lists to read; the service adds "AutoParameters" for name clashes."""
+    problems: list[RangeProblem] = []
+    first_kind: dict[str, str] = {}
+    for kind in kinds:
+        for r in ranges.get(kind) or []:
+            name = r.get("Name")
+            if not isinstance(name, str) or not name:
+                problems.append(RangeProblem("name", kind, "", r))
+                continue
+            if name in first_kind:
+                problems.append(RangeProblem("duplicate", kind, name, r, first_kind[name]))
+            first_kind.setdefault(name, kind)
+            if kind == "CategoricalParameterRanges":
+                found = _categorical_problem(r)
+                if found:
+                    problems.append(RangeProblem(found[0], kind, name, r, found[1]))
+            elif kind in ("IntegerParameterRanges", "ContinuousParameterRanges"):
+                code = _numeric_problem(kind, r)
+                if code:
+                    problems.append(RangeProblem(code, kind, name, r))
     return problems
+
+
+def _space_message(p: RangeProblem) -> str:
+    kind = {"IntegerParameterRanges": "Integer", "ContinuousParameterRanges": "Continuous",
+            "CategoricalParameterRanges": "Categorical"}.get(p.kind, p.kind)
+    where = f"{kind} range '{p.name}'"
+    integer = p.kind == "IntegerParameterRanges"
+    return {
+        "name": f"{p.kind}: every range needs a Name",
+        "duplicate": f"Hyperparameter '{p.name}' appears in more than one range",
+        "values": f"{where}: Values must be non-empty strings",
+        "numbers": f"{where}: MinValue and MaxValue must be {'integers' if integer else 'numbers'}",
+        "order": f"{where}: MinValue must not exceed MaxValue, nor equal it",
+        "scaling": f"{where}: ScalingType must be one of {list(SCALINGS)}",
+        "log": f"{where}: Logarithmic scaling needs MinValue > 0",
+        "reverse-log-integer": f"{where}: ReverseLogarithmic is not allowed",
+        "reverse-log-bounds": f"{where}: ReverseLogarithmic needs 0 <= MinValue < MaxValue < 1",
+    }[p.code]
 
 
 def parameter_range_problems(ranges: dict) -> list[str]:
     """Every reason `ranges` cannot be a search space (empty list when it can)."""
-    problems: list[str] = []
-    seen: set[str] = set()
-    for key in _RANGE_KEYS:
-        for r in ranges.get(key) or []:
-            name = r.get("Name")
-            if not isinstance(name, str) or not name:
-                problems.append(f"{key}: every range needs a Name")
-                continue
-            if name in seen:
-                problems.append(f"Hyperparameter '{name}' appears in more than one range")
-            seen.add(name)
-            if key == "CategoricalParameterRanges":
-                values = r.get("Values")
-                if not values or not all(isinstance(v, str) for v in values):
-                    problems.append(f"Categorical range '{name}': Values must be non-empty strings")
-            else:
-                problems += _numeric_problems(r, key == "IntegerParameterRanges")
-    if not seen:
+    # A repeated categorical value is harmless here (the space keeps one of each); the service
+    # rejects it (C12), so the space's own callers may repeat, the service's may not.
+    problems = [_space_message(p) for p in range_problems(ranges)
+                if p.code != "duplicate-values"]
+    if not any(ranges.get(k) for k in RANGE_KINDS):
         problems.append("ParameterRanges must define at least one hyperparameter range")
     return problems
 
@@ -180,17 +246,34 @@ class SearchSpace:
         if problems:
             raise ValidationError.from_problems(problems)
         params: list[NumericParam | CategoricalParam] = []
-        for key in [k for k in ranges if k in _RANGE_KEYS]:
+        for key in [k for k in ranges if k in RANGE_KINDS]:
             for r in ranges.get(key) or []:
                 if key == "CategoricalParameterRanges":
                     # duplicates would make Grid/dedupe propose one configuration twice
                     params.append(CategoricalParam(r["Name"], tuple(dict.fromkeys(r["Values"]))))
                 else:
-                    scaling = r.get("ScalingType", "Auto")
+                    integer = key == "IntegerParameterRanges"
+                    scaling = r.get("ScalingType", ScalingType.Auto.value)
+                    if scaling == ScalingType.Auto:  # spec P1: never silently log-scale
+                        scaling = ScalingType.Linear.value
                     params.append(NumericParam(
-                        r["Name"], key == "IntegerParameterRanges", float(r["MinValue"]),
-                        float(r["MaxValue"]), "Linear" if scaling == "Auto" else scaling))
+                        r["Name"], integer, parse_bound(r["MinValue"], integer),  # type: ignore[arg-type]
+                        parse_bound(r["MaxValue"], integer), scaling))  # type: ignore[arg-type]
         return cls(params)
+
+    def to_list(self) -> list[dict]:
+        """The parsed parameters as JSON-able dicts (stored in the tuning spec, so a reconcile
+        tick rebuilds the space without parsing or validating the ranges again)."""
+        return [{"Name": p.name, "Values": list(p.values)} if isinstance(p, CategoricalParam)
+                else {"Name": p.name, "Integer": p.integer, "Low": p.low, "High": p.high,
+                      "Scaling": p.scaling} for p in self.params]
+
+    @classmethod
+    def from_list(cls, items: Sequence[dict]) -> SearchSpace:
+        """The inverse of `to_list` (trusted input: no validation)."""
+        return cls([CategoricalParam(i["Name"], tuple(i["Values"])) if "Values" in i
+                    else NumericParam(i["Name"], bool(i["Integer"]), float(i["Low"]),
+                                      float(i["High"]), str(i["Scaling"])) for i in items])
 
     # ----- properties ---------------------------------------------------------------------
     @property
@@ -318,8 +401,6 @@ class SearchSpace:
 
     def enumerate(self) -> list[Params]:
         """Every configuration of a discrete space in lexicographic request order."""
-        import itertools
-
         axes: list[list[str]] = []
         for p in self.params:
             if isinstance(p, CategoricalParam):

@@ -42,6 +42,7 @@ from orchestrator.strategies._common import derive_rng, launched_count, sample_u
 from orchestrator.strategies.base import Observation, Params, RunningJob
 from orchestrator.strategies.bayesian.gp import Posterior, fit_hyperparameters
 from orchestrator.strategies.bayesian.optimize import EXHAUSTIVE_LIMIT, maximize_acquisition
+from orchestrator.strategies.objective import loss
 from orchestrator.strategies.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,12 @@ def _task_losses(space: SearchSpace, obs: list[Observation], maximize: bool,
                  warp: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     vals = np.array([math.nan if o.value is None else float(o.value) for o in obs])
     vals = np.where(np.isfinite(vals), vals, math.nan)
-    loss = -vals if maximize else vals
-    ok = np.isfinite(loss)
+    losses = loss(vals, maximize)
+    ok = np.isfinite(losses)
     if not ok.any():
         return None
-    loss[~ok] = loss[ok].max()  # failed jobs: as bad as the worst seen
-    y = _warp_outputs(loss) if warp else _standardise(loss)
+    losses[~ok] = losses[ok].max()  # failed jobs: as bad as the worst seen
+    y = _warp_outputs(losses) if warp else _standardise(losses)
     return space.to_unit_many([o.params for o in obs]), y
 
 
@@ -99,11 +100,10 @@ def _cap(obs: list[Observation], maximize: bool, max_points: int,
          rng: np.random.Generator) -> list[Observation]:
     if len(obs) <= max_points:
         return obs
-    sign = -1.0 if maximize else 1.0
-    loss = [sign * o.value if o.value is not None and math.isfinite(o.value) else math.inf
-            for o in obs]
+    losses = [loss(o.value, maximize) if o.value is not None and math.isfinite(o.value)
+              else math.inf for o in obs]
     third = max_points // 3
-    keep = set(np.argsort(loss, kind="stable")[:third].tolist())
+    keep = set(np.argsort(losses, kind="stable")[:third].tolist())
     keep |= set(range(len(obs) - third, len(obs)))  # history order = recency
     rest = [i for i in range(len(obs)) if i not in keep]
     keep |= set(rng.choice(rest, size=max_points - len(keep), replace=False).tolist())

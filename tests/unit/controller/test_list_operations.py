@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from orchestrator.controller.harness import Harness, tuning_request
 from orchestrator.runner.fake import FakeScript
-from tests.unit.controller.harness import Harness, tuning_request
 
 
 def test_list_tuning_jobs_filters_sorts_and_pages(tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 
 from orchestrator.controller.describe import objective_value
+from orchestrator.controller.harness import Harness, tuning_request
 from orchestrator.runner.base import JobSpec
 from orchestrator.runner.fake import FakeScript
-from tests.unit.controller.harness import Harness, tuning_request
 
 
 def multi_request() -> dict:

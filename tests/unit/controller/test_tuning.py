@@ -7,11 +7,12 @@ import re
 import pytest
 
 from orchestrator.controller.describe import objective_value
+from orchestrator.controller.harness import Harness, quadratic, tuning_request
+from orchestrator.controller.spec import TuningSpec
 from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.runner.base import JobSpec
 from orchestrator.runner.fake import FakeBackend, FakeScript
 from orchestrator.storage.db import Store
-from tests.unit.controller.harness import Harness, quadratic, tuning_request
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 
@@ -276,8 +277,8 @@ def test_warm_start_parent_data_reaches_the_strategy_and_overall_best(tmp_path):
               d["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]]
     assert overall["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == min(values)
     assert len(h.training_jobs("child")) == 3
-    history = h.tuner._warm_start_history(h.store.get_tuning_job("child"),
-                                          h.store.get_tuning_job("child")["TrainingJobDefinition"])
+    spec = TuningSpec.of(h.store.get_tuning_job("child"))
+    history = h.tuner._warm_start_history(spec, spec.definitions[0])
     assert len(history) == 4 and all(o.source == "parent" for o in history)
 
 

@@ -1,4 +1,11 @@
-"""A controller wired to a fake backend, fake clock and a real SQLite store."""
+"""The controller in-process: real service, training service, reconciler and SQLite store, wired
+to the scripted fake backend (`runner.fake`) and a fake clock, ticked by the caller.
+
+Shared by the controller's unit tests and `benchmarks/controller_scale.py` (which measures
+smlocal's own bookkeeping without Docker), so neither imports the other. `tuning_request` is a
+minimal valid CreateHyperParameterTuningJob request; `quadratic` a training script whose loss
+has a known optimum.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from orchestrator.controller.training import TrainingService
 from orchestrator.controller.tuning import TuningController
 from orchestrator.runner.base import JobSpec
 from orchestrator.runner.fake import FakeBackend, FakeScript
+from orchestrator.status import tuning_is_terminal
 from orchestrator.storage.db import Store
 
 ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20180101T000000"
@@ -93,8 +101,7 @@ class Harness:
             self.tick()
             self.tuner.step()
             d = self.describe(name)
-            if until(d) if until else d["HyperParameterTuningJobStatus"] in (
-                    "Completed", "Failed", "Stopped"):
+            if until(d) if until else tuning_is_terminal(d["HyperParameterTuningJobStatus"]):
                 return d
         raise AssertionError(f"tuning job {name} did not finish in {limit} ticks: {d}")
 
