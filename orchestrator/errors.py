@@ -41,3 +41,12 @@ class ResourceLimitExceeded(SmlocalError):
 
 class UnsupportedOperation(SmlocalError):
     code = "UnknownOperationException"
+
+
+class ServiceError(SmlocalError):
+    """An error worded as another AWS service words it (STS, IAM, CloudWatch): its own `code`
+    and HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status

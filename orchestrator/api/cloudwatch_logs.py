@@ -29,10 +29,6 @@ class LogsService(Protocol):
     def handle(self, operation: str, request: dict) -> dict: ...
 
 
-def is_logs_request(environ: dict) -> bool:
-    return environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX)
-
-
 class LogsEndpoint:
     def __init__(self, service: LogsService) -> None:
         self._service = service
@@ -56,7 +52,13 @@ class LogsEndpoint:
         return [body]
 
     def _handle(self, environ: dict) -> dict[str, Any]:
-        operation = environ["HTTP_X_AMZ_TARGET"][len(TARGET_PREFIX):]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(TARGET_PREFIX):
+            raise protocol.WireError(
+                "UnknownOperationException",
+                f"CloudWatch Logs requests need X-Amz-Target: {TARGET_PREFIX}<Operation> "
+                f"(got {target or 'none'}).")
+        operation = target[len(TARGET_PREFIX):]
         if environ.get("REQUEST_METHOD") != "POST":
             raise protocol.WireError("MethodNotAllowed", "Requests must use POST /.", status=405)
         request = Request(environ)

@@ -22,7 +22,7 @@ from botocore.model import Shape
 from botocore.utils import parse_to_aware_datetime
 
 from orchestrator import sagemaker_model
-from orchestrator.errors import SmlocalError
+from orchestrator.errors import ServiceError, SmlocalError
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 # botocore sends 1.1; 1.0 and plain JSON are accepted for hand-written clients (curl).
@@ -32,13 +32,8 @@ ACCEPTED_CONTENT_TYPES = frozenset(
 TARGET_PREFIX = "SageMaker"
 
 
-class WireError(SmlocalError):
+class WireError(ServiceError):
     """A request that cannot be read as AWS JSON 1.1 (before any operation logic runs)."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
 
 
 def parse_target(target: str | None) -> str:

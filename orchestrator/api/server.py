@@ -1,7 +1,9 @@
 """The one HTTP endpoint: SageMaker (AWS JSON 1.1) and S3 on the same host and port.
 
-Routing: a request with an `X-Amz-Target` header, or a `POST /` that declares an AWS JSON
-content type, is a SageMaker call; everything else goes to the embedded S3 (moto). SageMaker
+Routing (`api.routing`): by the SigV4 credential scope's service, else by the protocol an
+unsigned request declares; S3 only for requests that are S3's, and a request for a service not
+served gets an error in its own protocol. Besides SageMaker, S3 and CloudWatch Logs, other
+services (STS, IAM, CloudWatch metrics) are `AwsEndpoint`s passed in by signing name. SageMaker
 calls are wire-only here: decode, validate against botocore's input shape, hand the request to
 `service.handle(operation, request)`, shape the result to the output shape. Domain errors
 (`orchestrator.errors`) become AWS error envelopes only here.
@@ -13,19 +15,22 @@ the caller so that training containers reach S3).
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
 from orchestrator import sagemaker_model
-from orchestrator.api import protocol
-from orchestrator.api.cloudwatch_logs import LogsEndpoint, LogsService, is_logs_request
+from orchestrator.api import protocol, routing
+from orchestrator.api.aws_endpoint import read_body
+from orchestrator.api.cloudwatch_logs import LogsEndpoint, LogsService
 from orchestrator.api.validation import validate_request
 from orchestrator.errors import SmlocalError, UnsupportedOperation
 
@@ -52,35 +57,43 @@ class S3App(Protocol):
 
 def make_app(
     service: Service, s3: S3App | None, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    logs: LogsService | None = None,
+    logs: LogsService | None = None, others: Mapping[str, WSGIApp] | None = None,
 ) -> WSGIApp:
-    """The WSGI app serving `service` (SageMaker JSON 1.1), `s3` and, when given, the
-    CloudWatch Logs reads of training-job logs (`logs`) on one port."""
-    sagemaker = SageMakerEndpoint(service, max_body_bytes=max_body_bytes)
+    """The WSGI app serving `service` (SageMaker JSON 1.1), `s3`, when given the CloudWatch
+    Logs reads of training-job logs (`logs`), and `others` (signing name → app) on one port."""
     s3_app = s3.wsgi_app if s3 is not None else _no_s3
-    logs_app = LogsEndpoint(logs) if logs is not None else None
+    apps: dict[str, WSGIApp] = {
+        "sagemaker": SageMakerEndpoint(service, max_body_bytes=max_body_bytes),
+        routing.S3: lambda environ, start: _guarded_s3(s3_app, environ, start),
+        **(others or {}),
+    }
+    if logs is not None:
+        apps["logs"] = LogsEndpoint(logs)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
             return _respond(start_response, 200, b'{"status":"ok"}', _json_headers())
-        if logs_app is not None and is_logs_request(environ):
-            return logs_app(environ, start_response)
-        if _is_sagemaker(environ):
-            return sagemaker(environ, start_response)
-        return _guarded_s3(s3_app, environ, start_response)
+        name = routing.signed_service(environ)
+        if name is None:
+            name = routing.unsigned_service(environ, _peek_form(environ))
+        target = apps.get(name) if name else None
+        if target is None:
+            return routing.unknown_service(environ, start_response, name, apps)
+        return target(environ, start_response)
 
     return app
 
 
-def _is_sagemaker(environ: dict) -> bool:
-    """S3 never sends X-Amz-Target, nor an AWS JSON body to `POST /`."""
-    if "HTTP_X_AMZ_TARGET" in environ:
-        return True
-    return (
-        environ.get("REQUEST_METHOD") == "POST"
-        and environ.get("PATH_INFO", "/") == "/"
-        and environ.get("CONTENT_TYPE", "").startswith("application/x-amz-json")
-    )
+def _peek_form(environ: dict) -> dict[str, list[str]]:
+    """The query-protocol form of an unsigned request, leaving the body readable downstream."""
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return parse_qs(environ.get("QUERY_STRING", ""))
+    body = read_body(environ)
+    if body is None:
+        return {}
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return parse_qs(body.decode("utf-8", "replace"))
 
 
 class SageMakerEndpoint:
