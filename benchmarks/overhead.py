@@ -2,7 +2,7 @@
 
 In one run, N trivial training jobs (the contract probe with no work to do) go through
   1. bare:    `docker run --rm IMAGE train` (the floor: Docker's own create/start/wait/remove),
-  2. backend: `DockerBackend.launch` → `JobSink.finished` (staging, config files, container,
+  2. backend: `EngineBackend.launch` (Docker engine) → `JobSink.finished` (staging, config files, container,
               log streaming, model.tar.gz upload to S3, clean-up),
   3. server:  boto3 `CreateTrainingJob` → `DescribeTrainingJob` says Completed, against a real
               smlocal server (skipped when `orchestrator.app` is not importable),
@@ -32,7 +32,8 @@ import boto3
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from orchestrator.runner.base import JobOutcome, JobSpec, LogLine  # noqa: E402
-from orchestrator.runner.docker import DockerBackend  # noqa: E402
+from orchestrator.runner.docker_engine import DockerEngine  # noqa: E402
+from orchestrator.runner.engine_backend import EngineBackend  # noqa: E402
 
 REGION = "us-east-1"
 
@@ -67,7 +68,7 @@ class TimingSink:
         self.done.set()
 
 
-def through_backend(backend: DockerBackend, image: str, bucket: str) -> tuple[float, dict]:
+def through_backend(backend: EngineBackend, image: str, bucket: str) -> tuple[float, dict]:
     name = f"bench-{uuid.uuid4().hex[:12]}"
     spec = JobSpec(
         name=name,
@@ -159,7 +160,8 @@ def main() -> None:
     results: dict[str, list[float]] = {"bare": [], "backend": [], "server": []}
     phases: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="smlocal-bench-") as tmp:
-        backend = DockerBackend(Path(tmp) / "jobs", s3_url, None, label_prefix="smlocal-bench")
+        backend = EngineBackend(DockerEngine(), Path(tmp) / "jobs", s3_url, None,
+                                label_prefix="smlocal-bench")
         app = None if args.no_server else start_server(Path(tmp) / "state")
         client = None
         if app is not None:
@@ -200,7 +202,7 @@ def main() -> None:
     print("| path | jobs | median s | min s | max s | overhead vs bare s | ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print(row("bare `docker run --rm IMAGE train`", results["bare"], None))
-    print(row("DockerBackend.launch → finished", results["backend"], floor))
+    print(row("EngineBackend.launch → finished", results["backend"], floor))
     if results["server"]:
         print(
             row(

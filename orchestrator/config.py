@@ -57,6 +57,12 @@ class Settings:
     )
     # Default MaxNumberOfTrainingJobs for non-Grid strategies when omitted (spec Q1).
     default_max_training_jobs: int = 100
+    # Where training jobs run: a name from `orchestrator.runner.backends` ("docker", "fake").
+    backend: str = field(default_factory=lambda: os.environ.get("SMLOCAL_BACKEND", "docker"))
+    # JSON/YAML file mapping training image URIs or patterns to local images
+    # (`orchestrator.images`); env SMLOCAL_IMAGE_MAP.
+    image_map: Path | None = field(default_factory=lambda: Path(os.environ["SMLOCAL_IMAGE_MAP"])
+                                   if os.environ.get("SMLOCAL_IMAGE_MAP") else None)
 
     @property
     def db_path(self) -> Path:

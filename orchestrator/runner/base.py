@@ -1,10 +1,22 @@
 """The execution seam: what the controller asks of a backend that runs training jobs.
 
-Local Docker is the first implementation (`runner.docker`); a Swarm backend may follow, so
-nothing here assumes a local socket, host paths shared with the container, or a single host.
 A backend runs one whole training job (stage data → run containers → upload artifacts) and
 reports what happens through a `JobSink`. It never touches the job store: state is the
-controller's.
+controller's. Nothing here assumes a local socket, host paths shared with the container, or a
+single host.
+
+Rooms of the runner package:
+- `base` (this): the controller-facing `Backend` / `JobSink` protocols and their records.
+- `engine`: the container-engine protocol the lifecycle is written over.
+- `lifecycle` (one job: retries, stop grace, MaxRuntime, checkpoint sync, artifacts, outcome,
+  restart bookkeeping) and `engine_backend` (`EngineBackend`: launch/stop/recover over an
+  engine) — engine-neutral, written once.
+- `docker_engine` (local Docker) and `fake_engine` + `fake_probe` (in-process containers):
+  the engines. `backends`: the registry choosing one from `Settings.backend`.
+- `requests` (the SageMaker run contract as a `ContainerRequest`), `layout` (/opt/ml folders),
+  `staging` (S3 in and out), `confined` (all host-folder access: no links followed),
+  `resources` (instance types → limits), `logstream` (log chunks → lines).
+- `fake`: the scripted, step-driven `FakeBackend` for controller and API tests (no lifecycle).
 """
 
 from __future__ import annotations

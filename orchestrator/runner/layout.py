@@ -1,4 +1,5 @@
-"""The /opt/ml layout of one instance (host), kept on the Docker host (spec §5).
+"""The /opt/ml layout of one instance (host), kept on the server's host (spec §5); engines
+mount (or copy) these folders into the containers.
 
 Per job: `<work_dir>/<job>/` holds `stop_reason` / `outcome.json` (restart bookkeeping) and
 `hosts/algo-N/` with the sub-folders that are bind-mounted into algo-N:

@@ -1,10 +1,11 @@
-"""The container request for one host of a training job: the SageMaker run contract in one place.
+"""The container request for one host of a training job: the SageMaker run contract in one place,
+engine-neutral (every engine receives the same `ContainerRequest`).
 
 `docker run IMAGE train` (or ContainerEntrypoint + ContainerArguments), hostname `algo-N`,
 environment (TRAINING_JOB_NAME/ARN, the request's Environment, region, and our S3 endpoint
 unless network isolation), labels that let a restarted server find the container, the /opt/ml
 sub-folder mounts, and the network: the job's own network with fixed addresses for
-multi-instance jobs, none for isolated jobs, the default bridge otherwise.
+multi-instance jobs, none for isolated jobs, the engine's default network otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from orchestrator.runner import layout
 from orchestrator.runner.base import JobSpec
-from orchestrator.runner.containers import ContainerRequest
+from orchestrator.runner.engine import DEFAULT_NETWORK, NO_NETWORK, ContainerRequest
 from orchestrator.runner.staging import DUMMY_CREDENTIALS
 
 
@@ -48,9 +49,9 @@ def container_request(spec: JobSpec, host: str, dirs: layout.HostDirs, limits, *
     elif spec.network_isolation:
         # No network at all; the own name must still resolve (the training toolkit waits
         # for every host name before it runs the user script).
-        network, aliases, extra_hosts = "none", (), {host: "127.0.0.1"}
+        network, aliases, extra_hosts = NO_NETWORK, (), {host: "127.0.0.1"}
     else:
-        network, aliases = "bridge", ()
+        network, aliases = DEFAULT_NETWORK, ()
     return ContainerRequest(
         name=f"{label_prefix}-{spec.name}-{host}",
         image=spec.image,

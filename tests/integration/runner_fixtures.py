@@ -1,5 +1,12 @@
-"""Fixtures for the Docker backend tests: a moto S3 that containers can reach, a backend with
-a private label prefix, a recording sink, and helpers around the contract probe image."""
+"""Fixtures of the runner conformance suite: one `EngineBackend` per test on every engine.
+
+`env` is parametrized over the engines in `ENGINES` (Docker with the contract probe image, and
+the fake engine with its probe program), so every test that asks for `env` is a conformance
+check each engine must pass; `docker_env` is for what only a real container can show (name
+resolution, /proc/mounts, network isolation, the toolkit image). A new engine (Swarm) adds an
+`EngineHarness` and its name to `ENGINES`.
+
+Also: a moto S3 that containers can reach, a private label prefix per test, a recording sink."""
 
 from __future__ import annotations
 
@@ -19,9 +26,12 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from orchestrator.runner.base import JobOutcome, JobSpec, LogLine
-from orchestrator.runner.containers import DockerOps
-from orchestrator.runner.docker import DockerBackend
-from orchestrator.runner.supervisor import NOTE_STREAM
+from orchestrator.runner.engine import DEFAULT_NETWORK, ContainerEngine, ContainerRequest
+from orchestrator.runner.engine_backend import EngineBackend
+from orchestrator.runner.fake_engine import FakeEngine
+from orchestrator.runner.fake_probe import probe_program
+from orchestrator.runner.lifecycle import NOTE_STREAM
+from orchestrator.runner.resources import GIB, ContainerLimits
 
 REGION = "us-east-1"
 GRACE = 1.0  # SIGTERM → SIGKILL in tests (120 s on AWS)
@@ -36,8 +46,6 @@ def free_port() -> int:
 @dataclass
 class S3Server:
     url: str  # from this process
-    container_url: str  # from containers (bridge gateway)
-    gateway: str
     port: int
     client: object
 
@@ -60,12 +68,11 @@ class S3Server:
 
 
 @pytest.fixture(scope="session")
-def s3_server(docker_client) -> Iterator[S3Server]:
-    """moto S3 on all interfaces, so containers reach it through the bridge gateway."""
+def s3_server() -> Iterator[S3Server]:
+    """moto S3 on all interfaces, so containers reach it at their engine's host address."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="0.0.0.0", port=port, verbose=False)
     server.start()
-    gateway = DockerOps(docker_client).bridge_gateway()
     url = f"http://127.0.0.1:{port}"
     client = boto3.client(
         "s3",
@@ -74,7 +81,7 @@ def s3_server(docker_client) -> Iterator[S3Server]:
         aws_access_key_id="x",
         aws_secret_access_key="x",
     )
-    yield S3Server(url, f"http://{gateway}:{port}", gateway, port, client)
+    yield S3Server(url, port, client)
     server.stop()
 
 
@@ -160,16 +167,89 @@ class RecordingSink:
         raise AssertionError(f"no PROBE_REPORT from {host}: {self.texts(host)[:20]}")
 
 
+class EngineHarness:
+    """One engine under test: its image for the probe, where containers reach S3, what a
+    job left behind, and how it says an image is missing."""
+
+    name: str
+    engine: ContainerEngine
+    image: str
+    s3_host: str  # the address containers reach the test S3 (and the host) at
+
+    def networks(self, prefix: str, job: str) -> list[str]:
+        raise NotImplementedError
+
+    def missing_image_reason(self, image: str) -> str:
+        raise NotImplementedError
+
+    def clean(self, prefix: str) -> None:
+        for container in self.engine.list_containers(f"{prefix}.job"):
+            self.engine.remove(container.id)
+
+
+class DockerHarness(EngineHarness):
+    def __init__(self, docker_client, image: str) -> None:
+        from orchestrator.runner.docker_engine import DockerEngine
+
+        self.name, self.image, self.docker = "docker", image, docker_client
+        self.engine = DockerEngine(docker_client)
+        self.s3_host = self.engine.bridge_gateway()
+
+    def networks(self, prefix: str, job: str) -> list[str]:
+        return [n["Name"] for n in self.docker.api.networks(names=[f"{prefix}-{job}"])]
+
+    def missing_image_reason(self, image: str) -> str:
+        return f"image {image} not found locally; build it or docker pull it"
+
+    def clean(self, prefix: str) -> None:
+        super().clean(prefix)
+        api = self.docker.api
+        for network in api.networks(filters={"label": f"{prefix}.job"}):
+            api.remove_network(network["Id"])
+
+
+class FakeHarness(EngineHarness):
+    def __init__(self) -> None:
+        self.name, self.image, self.s3_host = "fake", "smlocal/probe:latest", "127.0.0.1"
+        # Only the probe image exists, so a missing image is missing here too.
+        self.fake = FakeEngine({self.image: probe_program}, default=None)
+        self.engine = self.fake
+
+    def networks(self, prefix: str, job: str) -> list[str]:
+        return self.fake.networks(f"{prefix}.job={job}")
+
+    def missing_image_reason(self, image: str) -> str:
+        return f"image {image} is not known to the fake engine"
+
+
+ENGINES = [pytest.param("docker", marks=pytest.mark.docker), "fake"]
+
+
+def _harness(request, name: str) -> EngineHarness:
+    if name == "docker":
+        return DockerHarness(request.getfixturevalue("docker_client"),
+                             request.getfixturevalue("probe_image"))
+    return FakeHarness()
+
+
 @dataclass
 class Env:
-    backend: DockerBackend
+    backend: EngineBackend
     sink: RecordingSink
     s3: S3Server
     bucket: str
     image: str
     prefix: str
     work_dir: Path
-    docker: object
+    harness: EngineHarness
+
+    @property
+    def engine(self) -> ContainerEngine:
+        return self.harness.engine
+
+    @property
+    def container_s3_url(self) -> str:
+        return f"http://{self.harness.s3_host}:{self.s3.port}"
 
     def spec(self, name: str | None = None, **overrides) -> JobSpec:
         name = name or f"job-{uuid.uuid4().hex[:10]}"
@@ -195,14 +275,23 @@ class Env:
         return f"out/{spec.name}/output/{name}"
 
     def leftovers(self, job: str) -> tuple[list, list]:
-        containers = self.docker.api.containers(
-            all=True, filters={"label": f"{self.prefix}.job={job}"}
-        )
-        networks = self.docker.api.networks(names=[f"{self.prefix}-{job}"])
-        return containers, networks
+        containers = self.engine.list_containers(f"{self.prefix}.job={job}")
+        return containers, self.harness.networks(self.prefix, job)
+
+    def states(self, job: str) -> list[str]:
+        """The status of each container of `job` (running, exited, ...)."""
+        return [c.status for c in self.engine.list_containers(f"{self.prefix}.job={job}")]
+
+    def bare_container(self, labels: dict[str, str], command: list[str] | None = None) -> str:
+        """A container made behind the backend's back (leftovers of an earlier server)."""
+        return self.engine.create(ContainerRequest(
+            name=f"{self.prefix}-bare-{uuid.uuid4().hex[:8]}", image=self.image,
+            hostname="algo-1", command=command, entrypoint=None, environment={},
+            labels=labels, mounts=[], limits=ContainerLimits(10**9, GIB, 0),
+            network=DEFAULT_NETWORK))
 
     def wait_cleaned(
-        self, job: str, backend: DockerBackend | None = None, timeout: float = 30.0
+        self, job: str, backend: EngineBackend | None = None, timeout: float = 30.0
     ) -> None:
         """Clean-up runs right after `finished`: wait for containers, network and host
         folders to be gone and for the backend to forget the job."""
@@ -220,42 +309,39 @@ class Env:
                 raise AssertionError(f"{job} not cleaned up: {state}")
             time.sleep(0.02)
 
-    def new_backend(self, **kwargs) -> DockerBackend:
-        return DockerBackend(
+    def new_backend(self, **kwargs) -> EngineBackend:
+        """Another backend on the same engine (a restarted server: containers live on)."""
+        return EngineBackend(
+            self.engine,
             self.work_dir,
             kwargs.pop("s3_url", self.s3.url),
-            self.s3.container_url,
+            self.container_s3_url,
+            owns_engine=False,
             stop_grace_seconds=kwargs.pop("stop_grace_seconds", GRACE),
             label_prefix=self.prefix,
             **kwargs,
         )
 
 
-@pytest.fixture
-def env(tmp_path, s3_server, probe_image, docker_client) -> Iterator[Env]:
+def _env(request, tmp_path, s3_server: S3Server) -> Iterator[Env]:
+    harness = _harness(request, request.param)
     prefix = f"smlocal-test-{uuid.uuid4().hex[:8]}"
-    work_dir = tmp_path / "jobs"
-    backend = DockerBackend(
-        work_dir,
-        s3_server.url,
-        s3_server.container_url,
-        stop_grace_seconds=GRACE,
-        label_prefix=prefix,
-    )
-    environment = Env(
-        backend,
-        RecordingSink(),
-        s3_server,
-        s3_server.bucket(),
-        probe_image,
-        prefix,
-        work_dir,
-        docker_client,
-    )
+    environment = Env(None, RecordingSink(), s3_server, s3_server.bucket(), harness.image,
+                      prefix, tmp_path / "jobs", harness)
+    environment.backend = environment.new_backend()
     yield environment
     environment.backend.close()
-    api = docker_client.api
-    for container in api.containers(all=True, filters={"label": f"{prefix}.job"}):
-        api.remove_container(container["Id"], force=True)
-    for network in api.networks(filters={"label": f"{prefix}.job"}):
-        api.remove_network(network["Id"])
+    harness.clean(prefix)
+    harness.engine.close()
+
+
+@pytest.fixture(params=ENGINES)
+def env(request, tmp_path, s3_server) -> Iterator[Env]:
+    """The conformance environment, once per engine."""
+    yield from _env(request, tmp_path, s3_server)
+
+
+@pytest.fixture(params=[p for p in ENGINES if getattr(p, "values", None) == ("docker",)])
+def docker_env(request, tmp_path, s3_server) -> Iterator[Env]:
+    """For checks only a real container can make (Docker only)."""
+    yield from _env(request, tmp_path, s3_server)

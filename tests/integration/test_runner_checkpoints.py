@@ -1,4 +1,4 @@
-"""Checkpoints reach S3 while the job trains (spec §5: synced during and after training,
+"""Checkpoints reach S3 while the job trains, on every engine (spec §5: synced during and after training,
 uncompressed, deletions propagate), so a job killed hard still has its latest checkpoints."""
 
 # Fixtures are imported from runner_fixtures; pytest passes them as arguments.
@@ -9,8 +9,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-
 from orchestrator.runner import layout
 from tests.integration.e2e import wait_for
 from tests.integration.runner_fixtures import (  # noqa: F401
@@ -19,8 +17,6 @@ from tests.integration.runner_fixtures import (  # noqa: F401
     probe_image,
     s3_server,
 )
-
-pytestmark = pytest.mark.docker
 
 SYNC_SECONDS = 0.2
 
@@ -34,8 +30,7 @@ def thread_names() -> list[str]:
 
 
 def states(env, job: str) -> list[str]:
-    found = env.docker.api.containers(all=True, filters={"label": f"{env.prefix}.job={job}"})
-    return [c["State"] for c in found]
+    return env.states(job)
 
 
 def checkpoint_dir(env, job: str, host: str = "algo-1") -> Path:

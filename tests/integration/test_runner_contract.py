@@ -1,7 +1,9 @@
-"""The SageMaker training-container contract, checked from inside real containers (spec §5).
+"""The SageMaker training-container contract, checked from inside the containers (spec §5).
 
-The contract probe (containers/probe) prints what it finds (`report=1`): config files, channel
-contents, environment, hostname, mounts, name resolution, S3 reachability.
+The contract probe (containers/probe, and its fake-engine twin runner/fake_probe) prints what it
+finds (`report=1`): config files, channel contents, environment, hostname, mounts, name
+resolution, S3 reachability. Tests taking `env` run on every engine; those taking `docker_env`
+check what only a real container shows (mounts, name resolution, networks, the log driver).
 """
 
 # Fixtures are imported from runner_fixtures; pytest passes them as arguments.
@@ -11,16 +13,19 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from orchestrator.metrics.parser import MetricParser
 from orchestrator.runner.base import Channel
-from tests.integration.runner_fixtures import REGION, env, probe_image, s3_server  # noqa: F401
+from tests.integration.runner_fixtures import (  # noqa: F401
+    REGION,
+    docker_env,
+    env,
+    probe_image,
+    s3_server,
+)
 
-pytestmark = pytest.mark.docker
 
-
-def test_single_instance_job_sees_the_full_contract(env) -> None:
+def test_single_instance_job_sees_the_full_contract(docker_env) -> None:
+    env = docker_env
     b = env.bucket
     env.s3.put(b, "data/train/a.csv", b"1,2,3\n")
     env.s3.put(b, "data/train/nested/deeper/b.csv", b"x" * 1000)
@@ -30,7 +35,7 @@ def test_single_instance_job_sees_the_full_contract(env) -> None:
         "lr": "0.01",
         "model_files": "model.bin,sub/w.txt",
         "output_files": "extra.json",
-        "connect_to": f"{env.s3.gateway}:{env.s3.port}",
+        "connect_to": f"{env.harness.s3_host}:{env.s3.port}",
     }
     spec = env.spec(
         hyperparameters=hps,
@@ -95,7 +100,7 @@ def test_single_instance_job_sees_the_full_contract(env) -> None:
     assert environ["TRAINING_JOB_ARN"] == spec.arn
     assert environ["MY_SETTING"] == "42"
     assert environ["AWS_REGION"] == environ["AWS_DEFAULT_REGION"] == REGION
-    assert environ["S3_ENDPOINT_URL"] == environ["AWS_ENDPOINT_URL_S3"] == env.s3.container_url
+    assert environ["S3_ENDPOINT_URL"] == environ["AWS_ENDPOINT_URL_S3"] == env.container_s3_url
     assert report["s3_status"] == 200 and report["connect"] == "ok"
 
     # Sub-folders are mounted, /opt/ml itself is not: the image's /opt/ml/code stays visible.
@@ -139,7 +144,8 @@ def test_arguments_without_entrypoint_replace_train(env) -> None:
     assert env.sink.report()["argv"][1:] == ["--fast"]
 
 
-def test_two_instances_resolve_each_other_and_shard_by_key(env) -> None:
+def test_two_instances_resolve_each_other_and_shard_by_key(docker_env) -> None:
+    env = docker_env
     b = env.bucket
     for i in range(4):
         env.s3.put(b, f"shards/part-{i}.csv", b"p")
@@ -172,7 +178,8 @@ def test_two_instances_resolve_each_other_and_shard_by_key(env) -> None:
     env.wait_cleaned(spec.name)
 
 
-def test_a_host_name_still_resolves_after_that_host_exited(env) -> None:
+def test_a_host_name_still_resolves_after_that_host_exited(docker_env) -> None:
+    env = docker_env
     # On SageMaker every algo-N resolves for the whole job; Docker's DNS forgets stopped
     # containers, so the names are also in /etc/hosts. algo-1 exits first here.
     spec = env.spec(
@@ -185,7 +192,8 @@ def test_a_host_name_still_resolves_after_that_host_exited(env) -> None:
     assert not r2["resolved"]["algo-1"].startswith("error")
 
 
-def test_metrics_stream_from_stdout_and_stderr_with_timestamps(env) -> None:
+def test_metrics_stream_from_stdout_and_stderr_with_timestamps(docker_env) -> None:
+    env = docker_env
     spec = env.spec(
         hyperparameters={
             "metrics": "loss=0.5,0.4,0.3;acc=0.1,0.2",
@@ -223,11 +231,12 @@ def test_uncompressed_model_output(env) -> None:
     ]
 
 
-def test_network_isolation_has_no_network_and_no_s3_settings(env) -> None:
+def test_network_isolation_has_no_network_and_no_s3_settings(docker_env) -> None:
+    env = docker_env
     spec = env.spec(
         hyperparameters={
             "report": "1",
-            "connect_to": f"{env.s3.gateway}:{env.s3.port}",
+            "connect_to": f"{env.harness.s3_host}:{env.s3.port}",
             "model_files": "m",
         },
         network_isolation=True,
@@ -243,11 +252,12 @@ def test_network_isolation_has_no_network_and_no_s3_settings(env) -> None:
     assert report["resolved"] == {"algo-1": "127.0.0.1"}  # the toolkit waits for this name
 
 
-def test_isolated_two_instance_job_still_reaches_its_peers(env) -> None:
+def test_isolated_two_instance_job_still_reaches_its_peers(docker_env) -> None:
+    env = docker_env
     spec = env.spec(
         hyperparameters={
             "report": "1",
-            "connect_to": f"{env.s3.gateway}:{env.s3.port}",
+            "connect_to": f"{env.harness.s3_host}:{env.s3.port}",
             "sleep_seconds": "1",
         },
         network_isolation=True,

@@ -1,5 +1,5 @@
-"""How training jobs end on Docker: exit codes, failure files, OOM, timeouts, stops, retries
-(spec §3.1 R1–R4, R7)."""
+"""How training jobs end, on every engine: exit codes, failure files, OOM, timeouts, stops,
+retries (spec §3.1 R1–R4, R7)."""
 
 # Fixtures are imported from runner_fixtures; pytest passes them as arguments.
 # ruff: noqa: F811
@@ -14,8 +14,6 @@ import pytest
 from orchestrator.runner.base import Channel
 from orchestrator.runner.resources import GIB, HostCapacity
 from tests.integration.runner_fixtures import GRACE, env, probe_image, s3_server  # noqa: F401
-
-pytestmark = pytest.mark.docker
 
 
 def test_failure_file_becomes_the_failure_reason(env) -> None:
@@ -105,8 +103,8 @@ def test_missing_image_is_an_internal_error_after_retries(env) -> None:
     spec = env.spec(image="smlocal/no-such-image:latest", max_retry_attempts=2)
     outcome = env.run(spec)
     assert outcome.kind == "internal_error"
-    assert outcome.failure_reason == (
-        "image smlocal/no-such-image:latest not found locally; build it or docker pull it"
+    assert outcome.failure_reason == env.harness.missing_image_reason(
+        "smlocal/no-such-image:latest"
     )
     assert env.sink.status_list(spec.name) == ["Starting"] * 3  # first try + 2 retries
     assert env.sink.notes(spec.name) == [

@@ -1,4 +1,5 @@
-"""Restart safety: a new backend re-adopts jobs whose containers outlived the old one."""
+"""Restart safety, on every engine: a new backend re-adopts jobs whose containers outlived the
+old one."""
 
 # Fixtures are imported from runner_fixtures; pytest passes them as arguments.
 # ruff: noqa: F811
@@ -7,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-
-import pytest
 
 from orchestrator.runner.base import JobOutcome
 from tests.integration.e2e import wait_for
@@ -19,12 +18,9 @@ from tests.integration.runner_fixtures import (  # noqa: F401
     s3_server,
 )
 
-pytestmark = pytest.mark.docker
-
 
 def container_state(env, job: str) -> list[str]:
-    found = env.docker.api.containers(all=True, filters={"label": f"{env.prefix}.job={job}"})
-    return [c["State"] for c in found]
+    return env.states(job)
 
 
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
@@ -144,11 +140,11 @@ def test_containers_created_but_never_started_are_replaced(env) -> None:
         f"{env.prefix}.host": "algo-1",
         f"{env.prefix}.state": str(env.work_dir.resolve()),
     }
-    stale = env.docker.api.create_container(env.image, labels=labels)["Id"]
+    stale = env.bare_container(labels)
     env.backend.recover([spec], env.sink, {})
     assert env.sink.outcome(spec.name).kind == "completed"
     assert "fresh" in env.sink.texts()
-    assert not env.docker.api.containers(all=True, filters={"id": stale})
+    assert stale not in [c.id for c in env.engine.list_containers(f"{env.prefix}.job")]
 
 
 def test_an_outcome_computed_before_a_crash_is_delivered(env) -> None:
@@ -170,11 +166,10 @@ def test_exited_leftovers_of_finished_jobs_are_removed(env) -> None:
         f"{env.prefix}.host": "algo-1",
         f"{env.prefix}.state": str(env.work_dir.resolve()),
     }
-    api = env.docker.api
-    leftover = api.create_container(env.image, command=["true"], labels=labels)["Id"]
-    api.start(leftover)
-    wait_until(lambda: api.inspect_container(leftover)["State"]["Status"] == "exited")
+    leftover = env.bare_container(labels, command=["true"])
+    env.engine.start(leftover)
+    wait_until(lambda: env.states("old-job") == ["exited"])
     (env.work_dir / "old-job" / "hosts" / "algo-1").mkdir(parents=True)
     env.backend.recover([], env.sink, {})
-    assert not api.containers(all=True, filters={"id": leftover})
+    assert leftover not in [c.id for c in env.engine.list_containers(f"{env.prefix}.job")]
     assert not (env.work_dir / "old-job" / "hosts").exists()

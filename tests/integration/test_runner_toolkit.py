@@ -17,15 +17,15 @@ import tarfile
 import pytest
 
 from orchestrator.runner.base import Channel
-from tests.integration.runner_fixtures import env, probe_image, s3_server  # noqa: F401
+from tests.integration.runner_fixtures import docker_env, probe_image, s3_server  # noqa: F401
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
-def toolkit(env, smlocal_image):
-    env.image = smlocal_image("toolkit")
-    return env
+def toolkit(docker_env, smlocal_image):
+    docker_env.image = smlocal_image("toolkit")
+    return docker_env
 
 
 def report(env) -> dict:

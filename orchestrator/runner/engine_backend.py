@@ -1,6 +1,7 @@
-"""Local Docker backend: runs SageMaker training jobs as SageMaker would (spec §3, §5).
+"""`Backend` over any container engine: runs SageMaker training jobs as SageMaker would
+(spec §3, §5) on a `runner.engine.ContainerEngine` (Docker, the fake engine, later Swarm).
 
-One supervisor thread per job (`supervisor.JobRun`) plus one log thread per container.
+One supervisor thread per job (`lifecycle.JobRun`) plus one log thread per container.
 The backend keeps no state the controller needs: containers carry labels
 (`<prefix>.job`, `<prefix>.host`) and per-job folders live under `work_dir`, which is
 under the state dir, so `recover()` can pick jobs up after a restart.
@@ -13,26 +14,25 @@ import shutil
 import threading
 from pathlib import Path
 
-import docker
-
 from orchestrator.runner.base import JobSink, JobSpec
-from orchestrator.runner.containers import ContainerState, DockerOps, InfraError, new_docker_client
+from orchestrator.runner.engine import ContainerEngine, ContainerState, InfraError
+from orchestrator.runner.lifecycle import JobRun, RunContext, read_outcome
 from orchestrator.runner.resources import HostCapacity
 from orchestrator.runner.staging import S3Stager
-from orchestrator.runner.supervisor import BackendContext, JobRun, read_outcome
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DockerBackend", "bridge_gateway_ip"]
+__all__ = ["EngineBackend"]
 
 
-class DockerBackend:
-    """`Backend` on the local Docker engine.
+class EngineBackend:
+    """`Backend` on a container engine.
 
+    `engine`: where containers run; closed with the backend when `owns_engine`.
     `work_dir`: per-job host folders and restart bookkeeping (the controller passes
     `<state_dir>/jobs`). Log lines, the backend's own notes included, go only to the sink.
     `s3_endpoint_url`: our S3 as the backend reaches it; `container_s3_endpoint_url`: the same
-    S3 as containers reach it (e.g. `http://<bridge gateway>:<port>`; use an IP, so clients
+    S3 as containers reach it (`http://<engine.host_address()>:<port>`; an IP, so clients
     in the container choose path-style addressing), None to give containers no S3 endpoint.
     `host_capacity`: what containers may use at most (default: what the engine reports).
     `label_prefix`: container labels `<prefix>.job`, `<prefix>.host`, `<prefix>.state`; only
@@ -43,21 +43,22 @@ class DockerBackend:
 
     def __init__(
         self,
+        engine: ContainerEngine,
         work_dir: Path,
         s3_endpoint_url: str,
         container_s3_endpoint_url: str | None,
         *,
-        docker_client: docker.DockerClient | None = None,
+        owns_engine: bool = True,
         stop_grace_seconds: float = 120.0,
         cpu_oversubscribe: bool = True,
         label_prefix: str = "smlocal",
         host_capacity: HostCapacity | None = None,
         checkpoint_sync_seconds: float = 10.0,
     ) -> None:
-        self._ops = DockerOps(docker_client)
-        self._owns_client = docker_client is None
-        self._ctx = BackendContext(
-            ops=self._ops,
+        self.engine = engine
+        self._owns_engine = owns_engine
+        self._ctx = RunContext(
+            engine=engine,
             stager=S3Stager(s3_endpoint_url),
             work_dir=Path(work_dir).resolve(),
             container_s3_endpoint_url=container_s3_endpoint_url,
@@ -75,7 +76,7 @@ class DockerBackend:
 
     @property
     def host_capacity(self) -> HostCapacity:
-        """Per-container ceiling (raises `InfraError` when no Docker engine answers)."""
+        """Per-container ceiling (raises `InfraError` when no engine answers)."""
         return self._ctx.host()
 
     def running_jobs(self) -> list[str]:
@@ -97,7 +98,7 @@ class DockerBackend:
         prefix = self._ctx.label_prefix
         found: dict[str, list[ContainerState]] = {}
         try:
-            containers = self._ctx.ops.find(f"{prefix}.state={self._ctx.work_dir}")
+            containers = self.engine.list_containers(f"{prefix}.state={self._ctx.work_dir}")
         except InfraError as exc:  # the jobs start over and report the engine's absence
             log.error("cannot look for running training containers: %s", exc)
             containers = []
@@ -131,15 +132,15 @@ class DockerBackend:
             run.close()
         for run in runs:
             run.thread.join(timeout=5)
-        if self._owns_client:
-            self._ops.close()
+        if self._owns_engine:
+            self.engine.close()
 
     # ---- internals ------------------------------------------------------------------------
 
     def _start(self, run: JobRun) -> None:
         with self._lock:
             if self._closed:
-                raise RuntimeError("DockerBackend is closed")
+                raise RuntimeError("the backend is closed")
             if run.spec.name in self._runs:
                 raise ValueError(f"training job {run.spec.name} is already running")
             self._runs[run.spec.name] = run
@@ -161,18 +162,7 @@ class DockerBackend:
             )
         for container in containers:
             if container.status != "running":
-                self._ctx.ops.remove(container.id)
+                self.engine.remove(container.id)
         if not running:
-            self._ctx.ops.remove_network(f"{self._ctx.label_prefix}-{job}")
+            self.engine.remove_network(f"{self._ctx.label_prefix}-{job}")
 
-
-def bridge_gateway_ip(client: docker.DockerClient | None = None) -> str:
-    """The default bridge's gateway IP: bind the server there (or 0.0.0.0) and give
-    containers `http://<this ip>:<port>` as their S3 endpoint."""
-    owned = client is None
-    client = client or new_docker_client()
-    try:
-        return DockerOps(client).bridge_gateway()
-    finally:
-        if owned:
-            client.close()

@@ -1,8 +1,11 @@
-"""Thin wrapper over the Docker Engine API calls the backend needs (docker-py low-level client).
+"""The local Docker engine: `ContainerEngine` (runner.engine) over the Docker Engine API.
 
-Every Docker failure becomes `InfraError` (retryable under RetryStrategy, spec §3.1 R7).
-Log streaming reads the multiplexed logs endpoint itself because docker-py's streaming
-helpers drop the stream type (stdout vs stderr), which metric parsing and logs keep.
+Everything Docker-specific lives here: the docker-py low-level client (connected on first use),
+bind mounts, per-job bridge networks with fixed addresses, the default bridge's gateway as the
+address containers reach our S3 at, GPU device requests, the json-file log driver. Every Docker
+failure becomes `InfraError` (retryable under RetryStrategy, spec §3.1 R7). Log streaming reads
+the multiplexed logs endpoint itself because docker-py's streaming helpers drop the stream type
+(stdout vs stderr), which metric parsing and logs keep.
 """
 
 from __future__ import annotations
@@ -16,54 +19,26 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import DeviceRequest, IPAMConfig, IPAMPool, LogConfig
 
+from orchestrator.runner.engine import (
+    DEFAULT_NETWORK,
+    Cancel,
+    ContainerRequest,
+    ContainerState,
+    InfraError,
+    LogHandler,
+)
 from orchestrator.runner.logstream import iter_frames, parse_docker_timestamp, split_timestamp
-from orchestrator.runner.resources import ContainerLimits, HostCapacity
+from orchestrator.runner.resources import HostCapacity
 
 log = logging.getLogger(__name__)
 
 _WAIT_POLL_SECONDS = 5.0  # bounded waits, so close() can abandon a waiter
-
-
-class InfraError(Exception):
-    """Infrastructure failure (Docker, image, staging): the job did not fail on its own."""
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-@dataclass(frozen=True)
-class ContainerRequest:
-    name: str
-    image: str
-    hostname: str
-    command: list[str] | None
-    entrypoint: list[str] | None
-    environment: dict[str, str]
-    labels: dict[str, str]
-    mounts: list[tuple[str, str, bool]]
-    limits: ContainerLimits
-    network: str  # "bridge", "none" or a per-job network name
-    aliases: tuple[str, ...] = ()
-    ip: str | None = None  # fixed address on `network`
-    extra_hosts: dict[str, str] | None = None  # /etc/hosts entries
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    id: str
-    labels: dict[str, str]
-    status: str  # created | running | exited | ...
-    exit_code: int
-    oom_killed: bool
-    started_at: float | None
 
 
 def new_docker_client() -> docker.DockerClient:
@@ -71,9 +46,9 @@ def new_docker_client() -> docker.DockerClient:
     return docker.from_env(max_pool_size=64, timeout=120)
 
 
-class DockerOps:
-    """Docker calls of the backend. Connects on first use, so a server starts without an
-    engine and each job then reports "no Docker engine answers" (retryable)."""
+class DockerEngine:
+    """`ContainerEngine` on the local Docker engine. Connects on first use, so a server starts
+    without an engine and each job then reports "no Docker engine answers" (retryable)."""
 
     def __init__(
         self,
@@ -81,6 +56,7 @@ class DockerOps:
         factory: Callable[[], docker.DockerClient] = new_docker_client,
     ) -> None:
         self._client = client
+        self._owns_client = client is None  # a client given to us is the caller's to close
         self._factory = factory
         self._lock = threading.Lock()
         self._capacity: HostCapacity | None = None
@@ -101,7 +77,7 @@ class DockerOps:
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
+            if self._client is not None and self._owns_client:
                 self._client.close()
                 self._client = None
 
@@ -122,9 +98,19 @@ class DockerOps:
             self._capacity = HostCapacity(cpus, int(info["MemTotal"]), gpus)
         return self._capacity
 
+    def host_address(self) -> str | None:
+        """The default bridge's gateway: containers on it reach a server listening there.
+        None (logged) when no engine answers: each job then reports the engine's absence."""
+        try:
+            return self.bridge_gateway()
+        except (InfraError, DockerException, requests.RequestException) as exc:
+            log.warning("no Docker engine answers (%s); training jobs will fail until one does",
+                        exc)
+            return None
+
     def bridge_gateway(self) -> str:
         """IP of the default bridge's gateway: how containers reach a server on the host."""
-        network = self.api.inspect_network("bridge")
+        network = self.api.inspect_network(DEFAULT_NETWORK)
         for config in network.get("IPAM", {}).get("Config") or []:
             if config.get("Gateway"):
                 return config["Gateway"].split("/")[0]
@@ -138,9 +124,7 @@ class DockerOps:
         try:
             self.api.inspect_image(image)
         except ImageNotFound as exc:
-            raise InfraError(
-                f"image {image} not found locally; build it or docker pull it"
-            ) from exc
+            raise _missing(image) from exc
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while inspecting image {image}: {exc}") from exc
 
@@ -232,9 +216,7 @@ class DockerOps:
                 detach=True,
             )["Id"]
         except ImageNotFound as exc:
-            raise InfraError(
-                f"image {req.image} not found locally; build it or docker pull it"
-            ) from exc
+            raise _missing(req.image) from exc
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while creating container {req.name}: {exc}") from exc
 
@@ -244,7 +226,13 @@ class DockerOps:
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while starting the container: {exc}") from exc
 
-    def signal(self, container_id: str, signal: str) -> None:
+    def stop(self, container_id: str) -> None:
+        self._signal(container_id, "SIGTERM")
+
+    def kill(self, container_id: str) -> None:
+        self._signal(container_id, "SIGKILL")
+
+    def _signal(self, container_id: str, signal: str) -> None:
         try:
             self.api.kill(container_id, signal=signal)
         except NotFound:
@@ -263,7 +251,7 @@ class DockerOps:
         except (DockerException, requests.RequestException) as exc:
             log.warning("could not remove container %s: %s", container_id[:12], exc)
 
-    def find(self, label: str) -> list[ContainerState]:
+    def list_containers(self, label: str) -> list[ContainerState]:
         """Containers carrying `label` (`key` or `key=value`), with their state."""
         try:
             found = self.api.containers(all=True, filters={"label": label})
@@ -287,7 +275,7 @@ class DockerOps:
             started_at,
         )
 
-    def wait_exit(self, container_id: str, abandoned: Callable[[], bool]) -> ContainerState | None:
+    def wait(self, container_id: str, abandoned: Callable[[], bool]) -> ContainerState | None:
         """Block until the container exits; None if `abandoned()` turns true first."""
         while not abandoned():
             try:
@@ -305,15 +293,15 @@ class DockerOps:
     def follow_logs(
         self,
         container_id: str,
-        on_chunk: Callable[[str, float, bytes], None],
+        on_chunk: LogHandler,
         *,
         since: float | None = None,
         follow: bool = True,
-        register: Callable[[object], None] = lambda response: None,
+        register: Callable[[Cancel], None] = lambda cancel: None,
     ) -> None:
         """Stream the container's log messages (from the start, or after `since`) to
         `on_chunk(stream, timestamp, payload)` until the container exits (follow) or the
-        log ends. `register` receives the socket so another thread can cut the stream."""
+        log ends. `register` receives a callable that cuts the stream from another thread."""
         params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"}
         if since:
             params["since"] = f"{since:.9f}"
@@ -325,7 +313,7 @@ class DockerOps:
         try:
             api._raise_for_status(response)
             raw_socket = api._get_raw_response_socket(response)
-            register(raw_socket)
+            register(lambda: _shutdown(raw_socket))
             if follow:
                 api._disable_socket_timeout(raw_socket)
             for stream, payload in iter_frames(response.raw.read):
@@ -335,28 +323,18 @@ class DockerOps:
             response.close()
 
 
+def _missing(image: str) -> InfraError:
+    return InfraError(f"image {image} not found locally; build it or docker pull it")
+
+
 def _local_gpu_count() -> int:
     return len(glob.glob("/dev/nvidia[0-9]*"))
 
 
-class ResponseSet:
-    """Open log streams of a job, so `close()` can cut them from another thread.
-
-    The socket is shut down rather than the HTTP response closed: closing a streaming
-    response from another thread drains it first, i.e. waits for the container to exit."""
-
-    def __init__(self) -> None:
-        self._items: list[object] = []
-        self._lock = threading.Lock()
-
-    def add(self, raw_socket: object) -> None:
-        with self._lock:
-            self._items.append(raw_socket)
-
-    def close_all(self) -> None:
-        with self._lock:
-            items, self._items = self._items, []
-        for raw in items:
-            sock = getattr(raw, "_sock", raw)
-            with contextlib.suppress(Exception):  # best effort while abandoning a stream
-                sock.shutdown(socket.SHUT_RDWR)
+def _shutdown(raw_socket: object) -> None:
+    """Cut a log stream from another thread. The socket is shut down rather than the HTTP
+    response closed: closing a streaming response from another thread drains it first, i.e.
+    waits for the container to exit."""
+    sock = getattr(raw_socket, "_sock", raw_socket)
+    with contextlib.suppress(Exception):  # best effort while abandoning a stream
+        sock.shutdown(socket.SHUT_RDWR)

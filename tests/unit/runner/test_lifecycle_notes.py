@@ -1,6 +1,6 @@
 """The backend's own notes (resource caps, retries) reach the sink as LogLines on stream
-"smlocal"; the backend writes no log file. Docker is replaced by a stub: the job never gets
-as far as a container."""
+"smlocal"; the backend writes no log file. The engine is a stub: the job never gets as far as
+a container."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 from orchestrator.runner.base import JobOutcome, JobSpec, LogLine
-from orchestrator.runner.containers import InfraError
+from orchestrator.runner.engine import InfraError
+from orchestrator.runner.lifecycle import JobRun, RunContext
 from orchestrator.runner.resources import GIB, HostCapacity
 from orchestrator.runner.staging import S3Stager
-from orchestrator.runner.supervisor import BackendContext, JobRun
 
 
-class StubOps:
-    """Docker that fails once with a retryable error, then cannot create containers."""
+class StubEngine:
+    """An engine that fails once with a retryable error, then cannot create containers."""
 
     def __init__(self) -> None:
         self.image_checks = 0
@@ -51,8 +51,8 @@ class Sink:
 
 
 def run_job(work_dir: Path, sink: Sink) -> None:
-    ctx = BackendContext(
-        ops=StubOps(),
+    ctx = RunContext(
+        engine=StubEngine(),
         stager=S3Stager("http://127.0.0.1:9"),  # never called: no channels, no upload
         work_dir=work_dir,
         container_s3_endpoint_url=None,

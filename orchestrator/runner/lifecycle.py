@@ -1,4 +1,5 @@
-"""One training job on Docker, from staging to upload: the supervisor thread of `DockerBackend`.
+"""One training job from staging to upload, on any container engine: the supervisor thread of
+`EngineBackend`. Written once over `runner.engine.ContainerEngine`; nothing here knows Docker.
 
 Lifecycle (spec §3.1): Starting → Downloading (channels, checkpoints) → Training (containers
 algo-1..N, logs streamed) → Uploading (model.tar.gz, output.tar.gz, checkpoints) → outcome.
@@ -34,12 +35,12 @@ from pathlib import Path
 
 from orchestrator.runner import layout
 from orchestrator.runner.base import JobOutcome, JobSink, JobSpec, LogLine
-from orchestrator.runner.containers import (
+from orchestrator.runner.engine import (
+    Cancel,
+    ContainerEngine,
     ContainerRequest,
     ContainerState,
-    DockerOps,
     InfraError,
-    ResponseSet,
 )
 from orchestrator.runner.logstream import LineAssembler
 from orchestrator.runner.requests import container_request
@@ -64,10 +65,10 @@ CHECKPOINT_STATE_FILE = "checkpoints_sent.json"
 
 
 @dataclass
-class BackendContext:
-    """What a job run needs from its backend."""
+class RunContext:
+    """What a job run needs from its backend: the engine and the backend's settings."""
 
-    ops: DockerOps
+    engine: ContainerEngine
     stager: S3Stager
     work_dir: Path
     container_s3_endpoint_url: str | None
@@ -79,7 +80,7 @@ class BackendContext:
     checkpoint_sync_seconds: float = 10.0  # <= 0: sync only when the job ends
 
     def host(self) -> HostCapacity:
-        return self.host_override or self.ops.host_capacity()
+        return self.host_override or self.engine.host_capacity()
 
 
 @dataclass
@@ -97,6 +98,24 @@ class _Abandoned(Exception):
     """close() was called: stop supervising, leave containers and files alone."""
 
 
+class _Cancels:
+    """Cancel callables of a job's open log streams, so `close()` can cut them."""
+
+    def __init__(self) -> None:
+        self._items: list[Cancel] = []
+        self._lock = threading.Lock()
+
+    def add(self, cancel: Cancel) -> None:
+        with self._lock:
+            self._items.append(cancel)
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for cancel in items:
+            cancel()
+
+
 def read_outcome(work_dir: Path, job_name: str) -> JobOutcome | None:
     path = layout.job_dir(work_dir, job_name) / OUTCOME_FILE
     try:
@@ -108,7 +127,7 @@ def read_outcome(work_dir: Path, job_name: str) -> JobOutcome | None:
 class JobRun:
     def __init__(
         self,
-        ctx: BackendContext,
+        ctx: RunContext,
         spec: JobSpec,
         sink: JobSink,
         *,
@@ -123,7 +142,7 @@ class JobRun:
         self._adopted = adopted
         self._changed = threading.Event()
         self._closed = threading.Event()
-        self._responses = ResponseSet()
+        self._cancels = _Cancels()
         self._hosts: list[_Host] = []
         self._network: str | None = None
         self._ips: dict[str, str] = {}
@@ -150,7 +169,7 @@ class JobRun:
 
     def close(self) -> None:
         self._closed.set()
-        self._responses.close_all()
+        self._cancels.cancel_all()
         self._changed.set()
 
     # ---- supervisor thread ----------------------------------------------------------------
@@ -224,7 +243,7 @@ class JobRun:
             raise InfraError(
                 "Pipe input mode is not supported locally; use File or FastFile", retryable=False
             )
-        ctx.ops.require_image(spec.image)
+        ctx.engine.require_image(spec.image)
         limits = self._limits()
         self._hosts = [
             _Host(name, layout.host_dirs(ctx.work_dir, spec.name, name))
@@ -238,10 +257,10 @@ class JobRun:
         self._check_stop()
         self._network = self._create_network()
         for host in self._hosts:
-            host.container_id = ctx.ops.create(self._request(host, limits))
+            host.container_id = ctx.engine.create(self._request(host, limits))
         self._check_stop()
         for host in self._hosts:
-            ctx.ops.start(host.container_id)
+            ctx.engine.start(host.container_id)
         self._training_start = time.time()
         self._status("Training", "Training image download completed. Training in progress.")
         self._watch_all(since=None)
@@ -337,7 +356,7 @@ class JobRun:
             return None
         name = f"{prefix}-{spec.name}"
         # Isolated multi-instance jobs still talk to each other, but not to the outside.
-        self._ips = self.ctx.ops.create_network(
+        self._ips = self.ctx.engine.create_network(
             name,
             {f"{prefix}.job": spec.name, f"{prefix}.state": str(self.ctx.work_dir)},
             spec.network_isolation,
@@ -368,8 +387,8 @@ class JobRun:
                 self._emit(lines)
 
         try:
-            self.ctx.ops.follow_logs(
-                host.container_id, on_chunk, since=since, register=self._responses.add
+            self.ctx.engine.follow_logs(
+                host.container_id, on_chunk, since=since, register=self._cancels.add
             )
         except Exception as exc:  # noqa: BLE001 - a broken stream must not lose the exit
             if not self._closed.is_set():
@@ -380,11 +399,11 @@ class JobRun:
             rest = assembler.flush()
             if rest:
                 self._emit(rest)
-            host.state = self.ctx.ops.wait_exit(host.container_id, self._closed.is_set)
+            host.state = self.ctx.engine.wait(host.container_id, self._closed.is_set)
         except InfraError as exc:
             host.error = str(exc)
         except Exception as exc:  # noqa: BLE001
-            host.error = f"Docker error while waiting for {host.name}: {exc}"
+            host.error = f"container engine error while waiting for {host.name}: {exc}"
         finally:
             host.ended_at = time.time()
             host.done = True
@@ -443,7 +462,7 @@ class JobRun:
 
     def _supervise(self) -> None:
         """Wait until every container has exited, enforcing stops and MaxRuntimeInSeconds."""
-        hosts, ops, grace = self._hosts, self.ctx.ops, self.ctx.stop_grace_seconds
+        hosts, engine, grace = self._hosts, self.ctx.engine, self.ctx.stop_grace_seconds
         deadline = self._training_start + self.spec.max_runtime_seconds - self._runtime_used
         terminate_at: float | None = None
         killed = False
@@ -464,14 +483,14 @@ class JobRun:
                 if self.stop_reason is not None or failed:
                     for host in hosts:
                         if not host.done:  # SIGTERM now, SIGKILL after the grace period
-                            ops.signal(host.container_id, "SIGTERM")
+                            engine.stop(host.container_id)
                     terminate_at = now
                     continue
                 timeout = deadline - now
             elif not killed and now >= terminate_at + grace:
                 for host in hosts:
                     if not host.done:
-                        ops.signal(host.container_id, "SIGKILL")
+                        engine.kill(host.container_id)
                 killed = True
                 timeout = 1.0
             else:
@@ -543,16 +562,16 @@ class JobRun:
         """Remove this job's containers, network and host folders."""
         for host in self._hosts:
             if host.container_id:
-                self.ctx.ops.remove(host.container_id)
+                self.ctx.engine.remove(host.container_id)
         if self._network:
-            self.ctx.ops.remove_network(self._network)
+            self.ctx.engine.remove_network(self._network)
         shutil.rmtree(layout.hosts_root(self.ctx.work_dir, self.spec.name), ignore_errors=True)
 
     def _remove_leftovers(self, containers: list[ContainerState]) -> None:
         for container in containers:
-            self.ctx.ops.remove(container.id)
+            self.ctx.engine.remove(container.id)
         if self.spec.instance_count > 1:
-            self.ctx.ops.remove_network(f"{self.ctx.label_prefix}-{self.spec.name}")
+            self.ctx.engine.remove_network(f"{self.ctx.label_prefix}-{self.spec.name}")
 
     def _status(self, status: str, message: str) -> None:
         if self._closed.is_set():
