@@ -2,9 +2,11 @@
 # One-stop set-up on a fresh machine; idempotent (a second run takes a few seconds).
 #   1. a Docker engine answers          (scripts/ensure-docker.sh; installs docker.io as root)
 #   2. smlocal installed: pip install -e '.[test,sdk]' into the interpreter `python3`
-#   3. images: smlocal/python-base + every containers/<name>/ (scripts/build-images.sh)
-#   4. example data: ./data/example/{train,validation}/*.csv (scripts/make-example-data.py)
-# Environment: PYTHON (default python3).
+#   3. the SageMaker Python SDK v3 in its own venv, for its test (scripts/setup-sdk3.sh;
+#      SMLOCAL_SDK3=0 skips it)
+#   4. images: smlocal/python-base + every containers/<name>/ (scripts/build-images.sh)
+#   5. example data: ./data/example/{train,validation}/*.csv (scripts/make-example-data.py)
+# Environment: PYTHON (default python3), SMLOCAL_SDK3, SMLOCAL_SDK3_VENV.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -71,14 +73,17 @@ install_package() {
 }
 
 start=$SECONDS
-step 1/4 "Docker engine"
+step 1/5 "Docker engine"
 bash "$here/ensure-docker.sh" || die "no Docker engine (see the message above)"
-step 2/4 "Python package (pip install -e '.[test,sdk]')"
+step 2/5 "Python package (pip install -e '.[test,sdk]')"
 check_python
 install_package
-step 3/4 "images"
+step 3/5 "SageMaker Python SDK v3 (own venv)"
+PYTHON=$python bash "$here/setup-sdk3.sh" \
+  || die "installing the SageMaker Python SDK v3 failed (see above)"
+step 4/5 "images"
 bash "$here/build-images.sh" || die "building the images failed (see above)"
-step 4/4 "example data"
+step 5/5 "example data"
 "$python" "$here/make-example-data.py" "$root/data/example" >/dev/null \
   || die "writing the example data failed"
 log "done in $((SECONDS - start)) s: images $(docker images --format '{{.Repository}}' 'smlocal/*' | sort | tr '\n' ' ')| data in data/example/"
