@@ -10,13 +10,15 @@ error); several raise `ValidationError.from_problems`. Account quotas (C17) rais
 `ResourceLimitExceeded`, after the validation rules passed.
 
 This module holds the entry points and the quotas (C17, C22); the rules themselves, each
-returning the problems it found, are in `rules_definitions` (C2–C5, C23–C26), `rules_strategy`
+returning the problems it found, are in `rules_definitions` (C2–C5, C23–C26), `rules_builtin`
+(built-in algorithm images: their own metrics instead of C5, what runs locally), `rules_strategy`
 (C7, C9, C10, C21), `rules_ranges` (C8, C12–C15) and `rules_warm_start` (C18–C20).
 """
 
 from __future__ import annotations
 
 from orchestrator.config import Quotas
+from orchestrator.controller.rules_builtin import builtin_problems, is_builtin
 from orchestrator.controller.rules_definitions import (
     Definition,
     algorithm_problems,
@@ -34,13 +36,17 @@ from orchestrator.controller.rules_ranges import (
 from orchestrator.controller.rules_strategy import strategy_problems
 from orchestrator.controller.rules_warm_start import warm_start_problems
 from orchestrator.errors import ResourceLimitExceeded, ValidationError
+from orchestrator.images import ImageResolver
 from orchestrator.status import Strategy
 
 
-def check_tuning_job_request(request: dict, quotas: Quotas) -> list[Definition]:
+def check_tuning_job_request(request: dict, quotas: Quotas,
+                             images: ImageResolver | None = None) -> list[Definition]:
     """C2–C17, C21, C23–C26 for a shape-valid CreateHyperParameterTuningJob request; returns
     its definitions as parsed here, so the service builds the tuning spec without parsing the
-    request again."""
+    request again. `images`: whose image map may make a built-in algorithm without stand-in
+    runnable (default: no map)."""
+    images = images or ImageResolver()
     problems: list[str] = []
     if "Autotune" in request:
         # Spec §4.7 [INF]: AMT's Autotune choices are not public; guessing ranges and limits
@@ -52,7 +58,9 @@ def check_tuning_job_request(request: dict, quotas: Quotas) -> list[Definition]:
     problems += strategy_problems(request, cfg, found)
     for definition in found:
         problems += algorithm_problems(definition.label, definition.body)
-        problems += objective_problems(definition)
+        # C5 is for custom images; built-in algorithms define their own metrics.
+        problems += (builtin_problems(definition, images) if is_builtin(definition)
+                     else objective_problems(definition))
         problems += range_problems(definition)
         problems += resource_problems(definition.label, definition.body)
     problems += combination_problems(cfg, found)

@@ -54,7 +54,7 @@ class SageMakerService:
     # -- tuning jobs -----------------------------------------------------------------------
     def create_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
         quotas = self.settings.quotas
-        found = rules.check_tuning_job_request(request, quotas)
+        found = rules.check_tuning_job_request(request, quotas, self.training.images)
         active = self.store.list_tuning_jobs(statuses=[TuningJobStatus.InProgress.value,
                                                        TuningJobStatus.Stopping.value])
         rules.check_concurrent_tuning_jobs(len(active), quotas)

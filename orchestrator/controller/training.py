@@ -4,6 +4,13 @@
 training job (spec §3.1): InProgress/Starting → Downloading → Training → Uploading →
 Completed | Failed | Stopped (Stopped or MaxRuntimeExceeded), with `SecondaryStatusTransitions`,
 times, `FinalMetricDataList` and `FailureReason` filled from what really happened.
+
+The stored job keeps the user's `TrainingImage` (Describe echoes it); the `JobSpec` the backend
+runs carries the local image `orchestrator.images` resolves it to (an AWS built-in algorithm's
+stand-in, the same-named local image of the user's own ECR URI, or the image map's choice). A
+job whose image cannot be resolved fails at once with a `ClientError: …` saying what to build
+or map. Jobs of a built-in algorithm are parsed with the algorithm's metric definitions, as
+SageMaker does without `MetricDefinitions`.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from orchestrator.clock import Clock
 from orchestrator.config import Settings
 from orchestrator.controller.constants import DEFAULT_TRAINING_RUNTIME, FAILURE_REASON_MAX
 from orchestrator.errors import ResourceNotFound, ValidationError
+from orchestrator.images import ImageResolver, builtin_algorithm
 from orchestrator.metrics.parser import MetricParser
 from orchestrator.runner.base import Backend, Channel, JobOutcome, JobSpec, LogLine
 from orchestrator.status import SecondaryStatus, TrainingJobStatus, training_is_terminal
@@ -59,7 +67,21 @@ def channel_from_request(ch: dict[str, Any], default_mode: str) -> Channel:
     )
 
 
-def spec_from_doc(doc: Doc, settings: Settings) -> JobSpec:
+def job_metric_definitions(doc: Doc) -> list[dict[str, str]]:
+    """The job's MetricDefinitions, then, for a built-in algorithm's image, the algorithm's own
+    (the service knows them; the request gives none)."""
+    algo = doc.get("AlgorithmSpecification") or {}
+    defs = list(algo.get("MetricDefinitions") or [])
+    algorithm = builtin_algorithm(algo.get("TrainingImage"), doc.get("HyperParameters"))
+    if algorithm is not None:
+        given = {d.get("Name") for d in defs}
+        defs += [d for d in algorithm.metric_definitions() if d["Name"] not in given]
+    return defs
+
+
+def spec_from_doc(doc: Doc, settings: Settings, image: str | None = None) -> JobSpec:
+    """The backend's view of a stored job; `image`: the local image to run (default: the
+    TrainingImage as given)."""
     algo = doc["AlgorithmSpecification"]
     res = doc.get("ResourceConfig") or {}
     ckpt = doc.get("CheckpointConfig") or {}
@@ -67,7 +89,7 @@ def spec_from_doc(doc: Doc, settings: Settings) -> JobSpec:
     return JobSpec(
         name=doc["TrainingJobName"],
         arn=doc["TrainingJobArn"],
-        image=algo["TrainingImage"],
+        image=image or algo["TrainingImage"],
         hyperparameters=dict(doc.get("HyperParameters") or {}),
         environment=dict(doc.get("Environment") or {}),
         channels=tuple(
@@ -80,7 +102,7 @@ def spec_from_doc(doc: Doc, settings: Settings) -> JobSpec:
         volume_size_gb=int(res.get("VolumeSizeInGB", 30)),
         max_runtime_seconds=int(doc["StoppingCondition"].get("MaxRuntimeInSeconds",
                                                                DEFAULT_TRAINING_RUNTIME)),
-        metric_definitions=tuple(algo.get("MetricDefinitions") or ()),
+        metric_definitions=tuple(job_metric_definitions(doc)),
         entrypoint=tuple(algo["ContainerEntrypoint"]) if algo.get("ContainerEntrypoint") else None,
         arguments=tuple(algo["ContainerArguments"]) if algo.get("ContainerArguments") else None,
         output_compression=doc["OutputDataConfig"].get("CompressionType", "GZIP"),
@@ -112,8 +134,11 @@ def _transition(doc: Doc, status: str, now: float, message: str | None = None) -
 class TrainingService:
     """Create/describe/stop training jobs and receive backend events (`JobSink`)."""
 
-    def __init__(self, store: Store, backend: Backend, settings: Settings, clock: Clock) -> None:
+    def __init__(self, store: Store, backend: Backend, settings: Settings, clock: Clock,
+                 images: ImageResolver | None = None) -> None:
         self.store = store
+        self.images = images or ImageResolver.from_path(settings.image_map,
+                                                        local_image_checker(settings))
         self.backend = backend
         self.settings = settings
         self.clock = clock
@@ -147,12 +172,23 @@ class TrainingService:
                 doc["OutputDataConfig"]["S3OutputPath"], name)},
         )
         doc.update(internal or {})
+        resolution = self.images.resolve(doc["AlgorithmSpecification"]["TrainingImage"],
+                                         doc.get("HyperParameters"))
+        if resolution.image is not None:
+            doc["_LocalImage"] = resolution.image  # what runs; recover() keeps running it
         _transition(doc, SecondaryStatus.Starting.value, now)
         self.store.insert_training_job(doc, tuning_job=doc.get("_TuningJobName"))
         all_tags = list(tags or []) + list(request.get("Tags") or [])
         if all_tags:
             self.store.add_tags(doc["TrainingJobArn"], all_tags)
-        self.backend.launch(spec_from_doc(doc, self.settings), self)
+        if resolution.image is None:
+            # Spec §3.1: the image cannot be had, a client error (NonRetryableError).
+            log.info("training job %s: %s", name, resolution.failure)
+            self.finished(name, JobOutcome("internal_error", failure_reason=resolution.failure))
+            return self.describe(name)
+        if resolution.note:
+            self.logs(name, [LogLine(now, "smlocal", "algo-1", resolution.note)])
+        self.backend.launch(spec_from_doc(doc, self.settings, resolution.image), self)
         return doc
 
     def describe(self, name: str) -> Doc:
@@ -189,7 +225,11 @@ class TrainingService:
         )
         if not docs:
             return []
-        specs = [spec_from_doc(d, self.settings) for d in docs]
+        # The local image chosen at create time (documents from before it was kept: resolved
+        # now; the backend reports an image that cannot run).
+        specs = [spec_from_doc(d, self.settings, d.get("_LocalImage") or self.images.resolve(
+            d["AlgorithmSpecification"]["TrainingImage"], d.get("HyperParameters")).image)
+            for d in docs]
         offsets = {d["TrainingJobName"]: self.store.log_offset(d["TrainingJobName"]) for d in docs}
         self.backend.recover(specs, self, offsets)
         for d in docs:
@@ -280,8 +320,7 @@ class TrainingService:
             parser = self._parsers.get(key)
             if parser is None:
                 doc = self.store.get_training_job(job_name) or {}
-                defs = (doc.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
-                parser = self._parsers[key] = MetricParser(defs)
+                parser = self._parsers[key] = MetricParser(job_metric_definitions(doc))
             return parser
 
     def _notify(self, job_name: str) -> None:
@@ -290,6 +329,28 @@ class TrainingService:
                 listener(job_name)
             except Exception:  # a listener bug must not break the backend's thread
                 log.exception("training-job listener failed")
+
+
+def local_image_checker(settings: Settings) -> Callable[[str], bool]:
+    """Whether an image exists on the engine that runs the jobs: Docker's image store for the
+    "docker" backend (False when Docker does not answer: the job then fails saying what to
+    build or map); every image for in-process engines, which run any image name."""
+    if settings.backend != "docker":
+        return lambda _image: True
+    clients: list[Any] = []
+
+    def exists(image: str) -> bool:
+        try:
+            import docker
+
+            if not clients:
+                clients.append(docker.from_env(timeout=30))
+            clients[0].api.inspect_image(image)
+            return True
+        except Exception:  # ImageNotFound, or no engine: the image cannot run either way
+            return False
+
+    return exists
 
 
 def _failure_reason(outcome: JobOutcome) -> str:

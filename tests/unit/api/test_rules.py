@@ -13,11 +13,13 @@ from orchestrator.api.validation import validate_request
 from orchestrator.config import Quotas
 from orchestrator.controller import rules
 from orchestrator.errors import ResourceLimitExceeded, SmlocalError, ValidationError
+from orchestrator.images import ImageMap, ImageResolver
 
 C5 = (
     "A metric is required for this hyperparameter tuning job objective. "
     "Provide a metric in the metric definitions."
 )
+# The examples whose TrainingImage is a SageMaker built-in algorithm (no MetricDefinitions).
 BUILTIN = [
     "01-xgboost-direct-marketing-bayesian",
     "03-devguide-xgboost-random-seed",
@@ -27,29 +29,37 @@ BUILTIN = [
     "08-multi-algorithm-fm-knn",
     "09-terraform-completion-criteria",
 ]
+# Built-in XGBoost (local stand-in): accepted unchanged, as on SageMaker.
+RUNS_LOCALLY = ["01-xgboost-direct-marketing-bayesian", "03-devguide-xgboost-random-seed",
+                "06-xgboost-random-log-scaling"]
+LOCAL_LIMITATION = "a local limitation of smlocal; SageMaker accepts this request"
+LOCAL_IMAGE = "smlocal/probe:latest"
 
 
 def runnable(body: dict) -> dict:
-    """A copy whose definitions define their objective metric (what a local image must do)."""
+    """A copy that runs as a custom local image: a local TrainingImage whose MetricDefinitions
+    define the objective metric (what a custom image must do)."""
     body = copy.deepcopy(body)
     cfg = body["HyperParameterTuningJobConfig"]
     for d in body.get("TrainingJobDefinitions") or [body["TrainingJobDefinition"]]:
         objective = d.get("TuningObjective") or cfg["HyperParameterTuningJobObjective"]
+        d["AlgorithmSpecification"]["TrainingImage"] = LOCAL_IMAGE
         d["AlgorithmSpecification"]["MetricDefinitions"] = [
             {"Name": objective["MetricName"], "Regex": f"{objective['MetricName']}=([0-9.]+)"}
         ]
     return body
 
 
-def error(body: dict, quotas: Quotas | None = None) -> SmlocalError:
+def error(body: dict, quotas: Quotas | None = None, images: ImageResolver | None = None
+          ) -> SmlocalError:
     validate_request("CreateHyperParameterTuningJob", body)  # mutations stay shape-valid
     with pytest.raises(SmlocalError) as info:
-        rules.check_tuning_job_request(body, quotas or Quotas())
+        rules.check_tuning_job_request(body, quotas or Quotas(), images)
     return info.value
 
 
-def message(body: dict) -> str:
-    err = error(body)
+def message(body: dict, images: ImageResolver | None = None) -> str:
+    err = error(body, images=images)
     assert isinstance(err, ValidationError)
     return err.message
 
@@ -69,14 +79,85 @@ def test_custom_image_examples_pass(examples: dict[str, dict]) -> None:
         rules.check_tuning_job_request(examples[name], Quotas())
 
 
-@pytest.mark.parametrize("name", BUILTIN)
-def test_builtin_image_examples_are_rejected_by_c5(examples: dict[str, dict], name: str) -> None:
+@pytest.mark.parametrize("name", RUNS_LOCALLY)
+def test_builtin_xgboost_examples_pass_unchanged(examples: dict[str, dict], name: str) -> None:
+    """Built-in algorithms define their own metrics: no MetricDefinitions needed (not C5)."""
+    body = copy.deepcopy(examples[name])
+    assert "MetricDefinitions" not in body["TrainingJobDefinition"]["AlgorithmSpecification"]
+    rules.check_tuning_job_request(body, Quotas())
+
+
+@pytest.mark.parametrize("name", ["04-image-classification-early-stopping",
+                                  "05-image-classification-warmstart"])
+def test_builtin_without_stand_in_is_a_local_limitation(
+    examples: dict[str, dict], name: str
+) -> None:
     text = message(copy.deepcopy(examples[name]))
-    assert text == C5 or (text.startswith("2 validation errors") and C5 in text)
+    assert text.startswith("811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1 "
+                           "is the SageMaker built-in Image Classification (MXNet) algorithm")
+    assert LOCAL_LIMITATION in text
+    assert "Built-in algorithms that run locally: xgboost." in text
+    assert "SMLOCAL_IMAGE_MAP" in text
+    assert C5 not in text  # its objective, validation:accuracy, is the algorithm's
+
+
+def test_multi_algorithm_builtins_each_get_the_local_limitation(
+    examples: dict[str, dict]
+) -> None:
+    text = message(copy.deepcopy(examples["08-multi-algorithm-fm-knn"]))
+    assert text.startswith("2 validation errors detected")
+    assert "TrainingJobDefinitions[fm-one]: 174872318107.dkr.ecr.us-west-2.amazonaws.com/" \
+           "factorization-machines:1 is the SageMaker built-in Factorization Machines" in text
+    assert "TrainingJobDefinitions[knn-two]: 174872318107.dkr.ecr.us-west-2.amazonaws.com/" \
+           "knn:1 is the SageMaker built-in k-NN algorithm" in text
+    assert text.count(LOCAL_LIMITATION) == 2
+    assert C5 not in text  # test:rmse and test:mse are FM's and k-NN's own metrics
+
+
+def test_objective_the_algorithm_does_not_emit_is_rejected(examples: dict[str, dict]) -> None:
+    """Example 09 tunes k-means on validation:accuracy, which k-means does not emit (it emits
+    test:msd and test:ssd); k-means has no local stand-in either: both are reported."""
+    text = message(copy.deepcopy(examples["09-terraform-completion-criteria"]))
+    assert text.startswith("2 validation errors detected")
+    assert ("The objective metric [validation:accuracy] is not a metric of the [kmeans] "
+            "algorithm. Choose one of the metrics the algorithm emits: test:msd, test:ssd.") in text
+    assert LOCAL_LIMITATION in text
+
+
+def test_xgboost_objective_must_be_an_xgboost_metric(examples: dict[str, dict]) -> None:
+    body = copy.deepcopy(examples["01-xgboost-direct-marketing-bayesian"])
+    body["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"] = (
+        "validation:accuracy_top5")
+    text = message(body)
+    assert text.startswith("The objective metric [validation:accuracy_top5] is not a metric of "
+                           "the [xgboost] algorithm. Choose one of the metrics the algorithm "
+                           "emits: validation:accuracy, validation:auc,")
+    for metric in ("validation:rmse", "train:auc", "validation:logloss"):
+        body["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"][
+            "MetricName"] = metric
+        rules.check_tuning_job_request(body, Quotas())
+
+
+def test_xgboost_in_script_mode_is_a_framework_and_needs_metric_definitions(
+    examples: dict[str, dict]
+) -> None:
+    """sagemaker-xgboost with the SDK's script-mode hyperparameters runs the user's script:
+    a framework image, so C5 applies as for any custom image."""
+    body = copy.deepcopy(examples["03-devguide-xgboost-random-seed"])
+    body["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_program"] = '"train.py"'
+    assert message(body) == C5
+
+
+def test_an_image_map_makes_a_builtin_without_stand_in_runnable(
+    examples: dict[str, dict]
+) -> None:
+    body = copy.deepcopy(examples["04-image-classification-early-stopping"])
+    mapped = ImageResolver(lambda: ImageMap((("image-classification", "my/ic:latest"),)))
+    rules.check_tuning_job_request(body, Quotas(), mapped)
 
 
 @pytest.mark.parametrize("name", BUILTIN)
-def test_builtin_examples_pass_once_metrics_are_defined(
+def test_builtin_examples_pass_once_run_by_a_local_image(
     examples: dict[str, dict], name: str
 ) -> None:
     rules.check_tuning_job_request(runnable(examples[name]), Quotas())

@@ -1,0 +1,258 @@
+"""Image resolution (orchestrator.images) and the built-in algorithm table
+(orchestrator.builtin_algorithms, orchestrator.aws_image_registries)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from orchestrator import aws_image_registries
+from orchestrator.builtin_algorithms import ALGORITHMS, MAXIMIZE, MINIMIZE, runnable_locally
+from orchestrator.images import (
+    ImageMap,
+    ImageResolver,
+    MapFile,
+    builtin_algorithm,
+    parse_ecr,
+)
+from orchestrator.metrics.parser import MetricParser
+from orchestrator.runner.base import LogLine
+
+XGB_LEGACY = "433757028032.dkr.ecr.us-west-2.amazonaws.com/xgboost:latest"  # example 01
+XGB_1 = "825641698319.dkr.ecr.us-east-2.amazonaws.com/xgboost:1"  # example 06
+XGB_FRAMEWORK = "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3"
+IC = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+PYTORCH = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:1.12-gpu-py38"
+OWN = "111122223333.dkr.ecr.us-west-2.amazonaws.com/smlocal/probe:latest"
+STAND_IN = "smlocal/xgboost:latest"
+
+
+def resolver(present: set[str] | None = None, mapping: dict[str, str] | None = None
+             ) -> ImageResolver:
+    present = {STAND_IN} if present is None else present
+    image_map = ImageMap(tuple((mapping or {}).items()), "test map")
+    return ImageResolver(lambda: image_map, lambda image: image in present)
+
+
+# -- recognising AWS images ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("uri", [
+    XGB_LEGACY, XGB_1, XGB_FRAMEWORK,
+    "390948362332.dkr.ecr.cn-north-1.amazonaws.com.cn/xgboost:1",  # China partition
+    "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+    "257758044811.dkr.ecr.us-east-2.amazonaws.com/sagemaker-xgboost:1.5-1",
+])
+def test_xgboost_images_of_every_kind_are_builtin_xgboost(uri: str) -> None:
+    algorithm = builtin_algorithm(uri)
+    assert algorithm is not None and algorithm.name == "xgboost"
+    assert algorithm.stand_in == STAND_IN
+    assert resolver().resolve(uri).image == STAND_IN
+
+
+def test_every_xgboost_registry_of_the_sdk_resolves_to_the_stand_in() -> None:
+    """All regions and versions that the SDK's image_uris knows (read from its config file)."""
+    spec = importlib.util.find_spec("sagemaker")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the SageMaker Python SDK is not installed (pip install -e '.[sdk]')")
+    config = Path(next(iter(spec.submodule_search_locations))) / "image_uri_config"
+    data = json.loads((config / "xgboost.json").read_text())
+    uris = set()
+    for version, entry in data["training"]["versions"].items():
+        for region, account in entry["registries"].items():
+            domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+            tag = version if entry["repository"] == "xgboost" else f"{version}-cpu-py3"
+            uris.add(f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{tag}")
+    assert len(uris) > 100
+    r = resolver()
+    assert {u for u in uris if r.resolve(u).image != STAND_IN} == set()
+
+
+def test_registry_tables_come_from_the_sdk() -> None:
+    assert aws_image_registries.SDK_VERSION
+    assert len(aws_image_registries.REGISTRY_ACCOUNTS) > 100
+    repos = aws_image_registries.REPOSITORIES
+    assert repos["xgboost"] == ("xgboost",) and repos["sagemaker-xgboost"] == ("xgboost",)
+    assert "pytorch" in repos["pytorch-training"]
+    # Every algorithm of the metric table is an image family the SDK knows.
+    families = {f for fs in repos.values() for f in fs}
+    assert set(ALGORITHMS) <= families
+
+
+def test_parse_ecr() -> None:
+    own = parse_ecr(OWN)
+    assert own is not None
+    assert (own.account, own.region, own.repository, own.tag) == (
+        "111122223333", "us-west-2", "smlocal/probe", "latest")
+    assert own.local_name == "smlocal/probe:latest" and not own.aws_owned
+    untagged = parse_ecr("111122223333.dkr.ecr.eu-west-1.amazonaws.com/trainer")
+    assert untagged is not None and untagged.local_name == "trainer:latest"
+    digest = "sha256:" + "a" * 64
+    pinned = parse_ecr(f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/trainer@{digest}")
+    assert pinned is not None and pinned.local_name == f"trainer@{digest}"
+    for plain in ("smlocal/gbm:latest", "python:3.11", "localhost:5000/x:1", "img"):
+        assert parse_ecr(plain) is None
+
+
+def test_script_mode_sagemaker_xgboost_is_a_framework_not_the_builtin() -> None:
+    hp = {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://b/src.tgz"'}
+    assert builtin_algorithm(XGB_FRAMEWORK, hp) is None
+    result = resolver().resolve(XGB_FRAMEWORK, hp)
+    assert result.image is None and result.failure is not None
+    assert result.failure.startswith(f"ClientError: TrainingImage {XGB_FRAMEWORK} is an AWS-owned "
+                                     "image (xgboost) used as a framework (script mode)")
+
+
+# -- resolution ------------------------------------------------------------------------------
+
+
+def test_plain_local_images_run_unchanged_without_looking_them_up() -> None:
+    asked: list[str] = []
+    r = ImageResolver(image_exists=lambda image: asked.append(image) or False)
+    result = r.resolve("smlocal/gbm:latest")
+    assert (result.image, result.failure, result.note) == ("smlocal/gbm:latest", None, None)
+    assert asked == []
+
+
+def test_stand_in_that_is_not_built_says_how_to_build_it() -> None:
+    result = resolver(present=set()).resolve(XGB_1)
+    assert result.image is None
+    assert result.failure == (
+        f"ClientError: TrainingImage {XGB_1} is the built-in XGBoost algorithm, which smlocal "
+        f"runs with the local image {STAND_IN}; that image is not built. Build it with "
+        "`bash scripts/build-images.sh`, or map it to a local image in the file named by "
+        'SMLOCAL_IMAGE_MAP (JSON: {"<uri, repository:tag or glob>": "<local image>"}).')
+
+
+def test_builtin_without_stand_in_fails_as_a_local_limitation() -> None:
+    result = resolver().resolve(IC)
+    assert result.image is None and result.failure is not None
+    assert result.failure.startswith(
+        f"ClientError: TrainingImage {IC} is the built-in Image Classification (MXNet) algorithm, "
+        "which has no local stand-in in smlocal (a local limitation; built-in algorithms that "
+        "run locally: xgboost).")
+
+
+def test_framework_images_fail_saying_what_to_build_or_map() -> None:
+    result = resolver().resolve(PYTORCH, {"sagemaker_program": '"train.py"'})
+    assert result.image is None and result.failure is not None
+    assert "ClientError: " in result.failure and "(pytorch)" in result.failure
+    assert "pip install sagemaker-training" in result.failure
+    assert "SMLOCAL_IMAGE_MAP" in result.failure
+
+
+def test_an_aws_image_present_locally_runs_as_it_is() -> None:
+    """Someone who pulled the real image (or tagged one with its URI) runs that image."""
+    result = resolver(present={PYTORCH, STAND_IN}).resolve(PYTORCH)
+    assert (result.image, result.note) == (PYTORCH, None)
+    assert resolver(present={XGB_1, STAND_IN}).resolve(XGB_1).image == XGB_1
+
+
+def test_own_ecr_uri_runs_the_same_named_local_image() -> None:
+    result = resolver(present={"smlocal/probe:latest"}).resolve(OWN)
+    assert result.image == "smlocal/probe:latest"
+    assert result.note == f"TrainingImage {OWN} runs as the local image smlocal/probe:latest"
+    missing = resolver(present=set()).resolve(OWN)
+    assert missing.image is None
+    assert missing.failure is not None and missing.failure.startswith(
+        f"ClientError: TrainingImage {OWN} is in Amazon ECR, which smlocal does not pull from; "
+        "it runs the same-named local image smlocal/probe:latest instead, and there is no such "
+        "image here. Build or tag it (docker tag <your image> smlocal/probe:latest)")
+
+
+def test_the_image_map_comes_first_and_matches_uri_repository_tag_and_globs() -> None:
+    mapping = {
+        "*.dkr.ecr.*.amazonaws.com/pytorch-training:*": "my/pytorch:{tag}",
+        "image-classification": "my/ic:latest",
+        "xgboost:1": "my/xgb:1",
+        OWN: "probe:dev",
+        "trainer:*": "{repository}:local",
+    }
+    r = resolver(present=set(), mapping=mapping)
+    assert r.resolve(PYTORCH).image == "my/pytorch:1.12-gpu-py38"
+    assert r.resolve(IC).image == "my/ic:latest"
+    assert r.resolve(XGB_1).image == "my/xgb:1"  # the map wins over the stand-in
+    assert r.resolve(XGB_LEGACY).failure is not None  # xgboost:latest is not mapped
+    assert r.resolve(OWN).image == "probe:dev"
+    assert r.resolve("trainer:v2").image == "trainer:local"  # plain names can be mapped too
+    assert r.resolve(IC).note == f"TrainingImage {IC} runs as the local image my/ic:latest " \
+                                 "(image map)"
+    assert r.mapped(IC) == "my/ic:latest" and r.mapped(XGB_LEGACY) is None
+
+
+def test_image_map_files_json_yaml_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "images.json"
+    path.write_text(json.dumps({"images": {"knn": "my/knn:1"}}))
+    source = MapFile(path)
+    r = ImageResolver(source.current, lambda image: False)
+    assert r.resolve("174872318107.dkr.ecr.us-west-2.amazonaws.com/knn:1").image == "my/knn:1"
+    path.write_text("knn: my/knn:2\nkmeans: my/kmeans:1\n")  # YAML, picked up without restart
+    assert r.resolve("174872318107.dkr.ecr.us-west-2.amazonaws.com/knn:1").image == "my/knn:2"
+    path.write_text('["not", "a", "map"]')
+    broken = r.resolve("174872318107.dkr.ecr.us-west-2.amazonaws.com/knn:1")
+    assert broken.image is None and broken.failure is not None
+    assert broken.failure.startswith(f"ClientError: the image map is invalid: {path}: expected "
+                                     'an object of "pattern": "local image" strings')
+    assert r.mapped("anything") is None
+    gone = ImageResolver.from_path(tmp_path / "missing.json")
+    assert "cannot read the image map" in (gone.resolve(OWN).failure or "")
+    assert ImageResolver.from_path(None).resolve("img").image == "img"
+
+
+# -- the built-in metric table ---------------------------------------------------------------
+
+
+def test_every_algorithm_has_a_doc_and_valid_metrics() -> None:
+    assert runnable_locally() == ["xgboost"]
+    for algorithm in ALGORITHMS.values():
+        assert algorithm.doc.startswith("https://docs.aws.amazon.com/sagemaker/latest/dg/")
+        names = algorithm.metric_names
+        assert len(names) == len(set(names)), algorithm.name
+        for metric in algorithm.metrics:
+            assert metric.direction in (MAXIMIZE, MINIMIZE)
+            assert re.compile(metric.regex).groups >= 1, metric
+
+
+@pytest.mark.parametrize(("algorithm", "metric", "direction"), [
+    ("xgboost", "validation:auc", MAXIMIZE), ("xgboost", "validation:rmse", MINIMIZE),
+    ("xgboost", "validation:logloss", MINIMIZE), ("xgboost", "validation:f1", MAXIMIZE),
+    ("linear-learner", "test:binary_f_beta", MAXIMIZE),
+    ("linear-learner", "validation:objective_loss", MINIMIZE),
+    ("kmeans", "test:msd", MINIMIZE), ("knn", "test:accuracy", MAXIMIZE),
+    ("knn", "test:mse", MINIMIZE), ("factorization-machines", "test:rmse", MINIMIZE),
+    ("image-classification", "validation:accuracy", MAXIMIZE),
+    ("object-detection", "validation:mAP", MAXIMIZE),
+    ("forecasting-deepar", "test:mean_wQuantileLoss", MINIMIZE),
+    ("ipinsights", "validation:discriminator_auc", MAXIMIZE),
+    ("object2vec", "validation:cross_entropy", MINIMIZE),
+    ("seq2seq", "validation:bleu", MAXIMIZE), ("randomcutforest", "test:f1", MAXIMIZE),
+])
+def test_documented_objective_metrics(algorithm: str, metric: str, direction: str) -> None:
+    found = ALGORITHMS[algorithm].metric(metric)
+    assert found is not None and found.direction == direction
+
+
+def test_xgboost_regexes_parse_the_builtin_log_format() -> None:
+    """One line per round, tab shown as #011 (as CloudWatch shows the built-in's output)."""
+    parser = MetricParser(ALGORITHMS["xgboost"].metric_definitions())
+    line = LogLine(1.0, "stdout", "algo-1", "[7]#011train-auc:0.91429#011validation-auc:0.80998")
+    values = {s.name: s.value for s in parser.parse(line)}
+    assert values == {"train:auc": 0.91429, "validation:auc": 0.80998}
+    line = LogLine(2.0, "stdout", "algo-1", "[3]#011train-rmse:1.5e-02#011validation-rmse:0.25")
+    assert {s.name: s.value for s in parser.parse(line)} == {
+        "train:rmse": 0.015, "validation:rmse": 0.25}
+
+
+def test_linear_learner_regexes_are_the_observed_ones() -> None:
+    """Spec §11 E-obs-1: the regexes the service injected into a real linear-learner job."""
+    ll = ALGORITHMS["linear-learner"]
+    assert ll.metric("test:binary_f_beta").regex == (  # type: ignore[union-attr]
+        r"#quality_metric: host=\S+, test binary_f_\S+ <score>=(\S+)")
+    assert ll.metric("validation:objective_loss").regex == (  # type: ignore[union-attr]
+        r"#quality_metric: host=\S+, validation \S+_objective <loss>=(\S+)")
+    assert ll.metric("test:mse").regex == (  # type: ignore[union-attr]
+        r"#quality_metric: host=\S+, test mse <loss>=(\S+)")
