@@ -5,5 +5,6 @@
 # Extra arguments go to `smlocal demo` (e.g. --jobs 8 --parallel 2).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
-exec "${PYTHON:-python3}" -m orchestrator.cli demo "$@"
+# The demo needs no SageMaker SDK v3 (only its test does): skip that ~1 GB venv here.
+SMLOCAL_SDK3=${SMLOCAL_SDK3:-0} bash scripts/setup.sh
+exec "${PYTHON:-python3}" -m orchestrator.client.cli demo "$@"

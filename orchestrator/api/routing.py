@@ -51,9 +51,8 @@ def signed_service(environ: dict) -> str | None:
 def unsigned_service(environ: dict, form: dict[str, list[str]]) -> str | None:
     """The service an unsigned request's protocol declares; S3 when it declares none, None
     when it declares one smlocal does not know."""
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target:
-        return TARGET_PREFIXES.get(target.split(".", 1)[0])
+    if "HTTP_X_AMZ_TARGET" in environ:  # even empty: a JSON call, never S3's
+        return TARGET_PREFIXES.get(environ["HTTP_X_AMZ_TARGET"].split(".", 1)[0])
     rpc = _RPC.match(environ.get("PATH_INFO", ""))
     if rpc and "HTTP_SMITHY_PROTOCOL" in environ:
         return TARGET_PREFIXES.get(rpc.group(1))

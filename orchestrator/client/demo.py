@@ -2,6 +2,7 @@
 
 Uploads the example data (scikit-learn's bundled breast-cancer set, no download) to our S3,
 submits a CreateHyperParameterTuningJob body exactly as one would to AWS, and watches it.
+A client like the other commands: S3 and SageMaker through boto3 against the endpoint.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import csv
 import io
 import time
 from typing import Any
+
+from orchestrator.client.endpoint import client
+from orchestrator.client.tune import submit_and_watch
 
 BUCKET = "smlocal-demo"
 IMAGE = "smlocal/gbm:latest"
@@ -96,9 +100,7 @@ def demo_request(name: str, data_uri: str, jobs: int = 20, parallel: int = 4) ->
 
 
 def run_demo(endpoint: str, jobs: int = 20, parallel: int = 4, embedded: bool = False) -> int:
-    from orchestrator.cli import _client, submit_and_watch
-
-    data_uri = upload_example_data(_client("s3", endpoint))
+    data_uri = upload_example_data(client("s3", endpoint))
     name = time.strftime("gbm-demo-%y%m%d-%H%M%S")
     print(f"example data uploaded to {data_uri}/{{train,validation}}/")
     return submit_and_watch(endpoint, demo_request(name, data_uri, jobs, parallel), wait=True,

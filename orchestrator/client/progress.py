@@ -1,4 +1,7 @@
-"""Terminal views of tuning jobs (rich): the live `tune --wait` table and listings."""
+"""Terminal views of tuning jobs (rich): the live `tune --wait` table and listings.
+
+Everything shown comes from Describe/List answers of the SageMaker API (`sm` is a boto3 client).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.status import TrainingJobStatus, tuning_is_terminal
+
 console = Console()
-_STATUS_STYLE = {"Completed": "green", "InProgress": "cyan", "Stopping": "yellow",
-                 "Stopped": "yellow", "Failed": "red"}
+# Tuning and training jobs share these status values.
+_STATUS_STYLE = {TrainingJobStatus.Completed: "green", TrainingJobStatus.InProgress: "cyan",
+                 TrainingJobStatus.Stopping: "yellow", TrainingJobStatus.Stopped: "yellow",
+                 TrainingJobStatus.Failed: "red"}
 
 
 def _objective(summary: dict[str, Any]) -> str:
@@ -81,7 +88,7 @@ def watch(sm: Any, name: str, poll_seconds: float = 1.0) -> dict[str, Any]:
             summaries = _all_summaries(sm, name)
             best = (d.get("BestTrainingJob") or {}).get("TrainingJobName")
             live.update(Group(_header(d), training_table(summaries[-30:], best)))
-            if d["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
+            if tuning_is_terminal(d["HyperParameterTuningJobStatus"]):
                 break
             time.sleep(poll_seconds)
     print_outcome(sm, d)

@@ -1,8 +1,8 @@
 """One log per training job: `<state>/logs/<job>.events.jsonl`, one `[epoch ms, host, text]`
 JSON array per line, appended as lines arrive.
 
-Written by the training-job service; read by `smlocal logs` (rendered as plain text) and by the
-CloudWatch Logs reads the SageMaker SDK makes (one stream per host).
+Written by the training-job service; read by the CloudWatch Logs reads (one stream per host)
+that the SageMaker SDK and `smlocal logs` (`orchestrator.client.logs`) make.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def read_events(logs_dir: Path, job_name: str, offset: int = 0) -> tuple[list[Ev
 
 
 def render(event: Event) -> str:
-    """Plain text as `smlocal logs` shows it: host prefix only for hosts other than algo-1."""
+    """Plain text, host prefix only for hosts other than algo-1 (as `smlocal logs` shows it,
+    `orchestrator.client.logs.render`, which cannot import storage)."""
     _, host, text = event
     return text if host == "algo-1" else f"[{host}] {text}"

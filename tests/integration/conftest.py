@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.app import SmlocalApp
+from orchestrator.client.demo import upload_example_data
 from orchestrator.config import Settings
-from orchestrator.demo import upload_example_data
 from tests.integration.e2e import clients
 
 

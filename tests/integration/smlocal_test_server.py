@@ -1,7 +1,8 @@
-"""Test-only launcher: the real endpoint (EmbeddedS3 + the fake SageMaker service) in its own
-process, so tests can `kill -9` it. Prints the URL on stdout once serving.
+"""Test-only launcher: the real app (real SageMaker service and EmbeddedS3) on the scripted fake
+backend (tests/fake_backed.py) in its own process, so tests can `kill -9` it. Prints the URL on
+stdout once serving; S3 state lives under <state_dir>/s3.
 
-    python tests/integration/smlocal_fake_server.py <data_dir> [port]
+    python tests/integration/smlocal_test_server.py <state_dir> [port]
 """
 
 from __future__ import annotations
@@ -14,22 +15,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.api.server import ApiServer, make_app  # noqa: E402
-from orchestrator.storage.s3 import EmbeddedS3  # noqa: E402
-from tests.unit.api.fake_service import FakeService  # noqa: E402
+from tests.fake_backed import start_app  # noqa: E402
 
 
 def main() -> None:
-    data_dir = Path(sys.argv[1])
+    state_dir = Path(sys.argv[1])
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-    s3 = EmbeddedS3(data_dir)
-    server = ApiServer(make_app(FakeService(), s3), port=port).start()
-    print(server.url, flush=True)
+    app = start_app(state_dir, port=port)
+    print(app.url, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     done.wait()
-    server.stop()
-    s3.close()
+    app.stop()
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from orchestrator.api.server import ApiServer, make_app
+from tests.fake_backed import OPERATIONS, running_app
 from tests.fixtures import SPEC_EXAMPLES
-from tests.unit.api.fake_service import OPERATIONS, FakeService
 
 EXAMPLES = SPEC_EXAMPLES
 SEED_BODIES = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))] or [{}]
@@ -44,8 +44,11 @@ JUNK = [
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    with ApiServer(make_app(FakeService(), None, max_body_bytes=64 * 1024), port=0) as srv:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The real service on the fake backend, so fuzzed bodies that pass validation reach its
+    rules and state; SageMaker only (no S3), as the answers must all be AWS JSON."""
+    with running_app(tmp_path_factory.mktemp("state")) as app, ApiServer(
+            make_app(app.service, None, max_body_bytes=64 * 1024), port=0) as srv:
         yield srv
 
 

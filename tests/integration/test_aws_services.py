@@ -272,3 +272,11 @@ def test_sagemaker_s3_and_logs_still_route_by_scope(url) -> None:
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         client(url, "logs").get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
                                            logStreamName="none/algo-1-1")
+
+
+def test_an_empty_or_unknown_target_is_a_json_error_not_s3(url) -> None:
+    for target in ("", "NoSuchService.Op"):
+        answer = requests.post(url + "/", data=b"{}", timeout=10, headers={
+            "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})
+        assert answer.status_code == 400, (target, answer.text)
+        assert answer.json()["__type"] == "UnknownOperationException"

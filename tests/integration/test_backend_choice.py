@@ -86,3 +86,33 @@ def test_an_unknown_backend_name_is_refused_before_anything_runs(tmp_path) -> No
     app = SmlocalApp(settings=Settings(state_dir=tmp_path, backend="nope"), port=0)
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
         app.start()
+
+
+def test_smlocal_serve_backend_flag(tmp_path) -> None:
+    """`smlocal serve --backend fake` runs jobs in-process; an unknown name exits 2 naming
+    the known backends."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cli = [sys.executable, "-m", "orchestrator.client.cli", "serve", "--port", str(port),
+           "--state-dir", str(tmp_path / "state")]
+    bad = subprocess.run([*cli, "--backend", "nope"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2
+    assert "nope" in bad.stderr and "docker" in bad.stderr and "fake" in bad.stderr
+    server = subprocess.Popen([*cli, "--backend", "fake"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "backend: fake" in server.stdout.readline()
+        sm, s3 = clients(f"http://127.0.0.1:{port}")
+        s3.create_bucket(Bucket=BUCKET)
+        name = f"flag-{uuid.uuid4().hex[:8]}"
+        sm.create_training_job(**training_request(name, final_lines="done"))
+        wait_for(lambda: status(sm, name) == "Completed", timeout=60, every=0.1,
+                 what=f"{name} to complete")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

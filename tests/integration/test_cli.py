@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from orchestrator.demo import demo_request
+from orchestrator.client.demo import demo_request
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def smlocal(url: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", "--endpoint", url, *args],
+    return subprocess.run([sys.executable, "-m", "orchestrator.client.cli", "--endpoint", url, *args],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -44,14 +44,62 @@ def test_tune_wait_then_inspect_with_describe_jobs_logs_list(server, tmp_path):
     assert jobs.returncode == 0 and best in jobs.stdout.splitlines()[2]  # best first
     assert "cli-tune" in smlocal(app.url, "list").stdout
 
-    logs = smlocal(app.url, "logs", best, "--state-dir", str(app.settings.state_dir))
+    # Logs come through the CloudWatch Logs API: the command is never told where the server
+    # keeps its state (a temporary folder here, not $SMLOCAL_HOME).
+    logs = smlocal(app.url, "logs", best)
     assert logs.returncode == 0 and "[final] validation:logloss=" in logs.stdout
-    follow = smlocal(app.url, "logs", best, "--follow", "--state-dir",
-                     str(app.settings.state_dir))
+    follow = smlocal(app.url, "logs", best, "--follow")
     assert follow.returncode == 0 and follow.stdout == logs.stdout  # ended job: prints, exits
 
     again = smlocal(app.url, "stop", "cli-tune")
     assert again.returncode == 2 and "ValidationException" in again.stderr
+
+
+def test_logs_follow_a_running_two_host_job(server, smlocal_image, tmp_path):
+    """`smlocal logs --follow` started while a job runs prints each host's lines in order as
+    they come (one CloudWatch Logs stream per host) and exits once the job has ended, having
+    lost nothing; then `smlocal logs` prints the same lines."""
+    app, sm, *_ = server
+    name = "cli-follow"
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": smlocal_image("probe"),
+                                "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+        OutputDataConfig={"S3OutputPath": "s3://smlocal-demo/follow/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 300},
+        HyperParameters={"metrics": "loss=0.5,0.4,0.3,0.2", "metric_interval": "1",
+                         "final_lines": "last-line"})
+    stderr = tmp_path / "stderr"
+    with open(stderr, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.client.cli", "--endpoint", app.url, "logs",
+             name, "--follow"], stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        first = proc.stdout.readline()  # printed as it arrives, while the job still runs
+        assert first.startswith("PROBE_START") or first.startswith("[algo-2] PROBE_START")
+        assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == (
+            "InProgress")
+        rest = proc.stdout.read()  # the same buffered reader: to the end of the output
+        proc.wait(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr.read_text()
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
+    lines = (first + rest).splitlines()
+    for host, prefix in (("algo-1", ""), ("algo-2", "[algo-2] ")):
+        mine = [line.removeprefix(prefix) for line in lines
+                if line.startswith("[algo-2] ") == bool(prefix)]
+        assert mine[0].startswith("PROBE_START ") and mine[0].endswith(f"host={host}"), lines
+        assert [m for m in mine if m.startswith("loss=")] == [
+            "loss=0.5;", "loss=0.4;", "loss=0.3;", "loss=0.2;"], lines
+        assert mine[mine.index("loss=0.2;") + 1] == "last-line", lines  # written at the end
+    again = smlocal(app.url, "logs", name)
+    assert again.returncode == 0 and sorted(again.stdout.splitlines()) == sorted(lines)
+
+    unknown = smlocal(app.url, "logs", "no-such-job")
+    assert unknown.returncode == 2 and "ValidationException" in unknown.stderr
 
 
 def test_bad_input_files_say_what_and_where(server, tmp_path):
@@ -95,7 +143,7 @@ def test_ctrl_c_on_an_embedded_server_stops_the_job_and_leaves_no_container(
     (tmp_path / "job.json").write_text(json.dumps(request))
     label = {"label": "smlocal.tuning-job=cli-interrupt"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "--endpoint",
+        [sys.executable, "-m", "orchestrator.client.cli", "--endpoint",
          f"http://127.0.0.1:{free_port()}", "tune", str(tmp_path / "job.json")],
         env={**os.environ, "SMLOCAL_HOME": str(tmp_path / "state"),
              "SMLOCAL_STOP_GRACE_SECONDS": "2"},

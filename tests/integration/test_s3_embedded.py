@@ -19,11 +19,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from orchestrator.api.server import ApiServer, make_app
-from orchestrator.storage.s3 import EmbeddedS3
-from tests.unit.api.fake_service import FakeService
+from tests.fake_backed import start_app
 
-LAUNCHER = Path(__file__).with_name("smlocal_fake_server.py")
+LAUNCHER = Path(__file__).with_name("smlocal_test_server.py")
 MiB = 1 << 20
 
 
@@ -39,15 +37,17 @@ def client(url: str, service: str = "s3"):
 
 
 class Served:
-    """EmbeddedS3 + fake SageMaker in this process; `restart()` reloads from the same dir."""
+    """The real app (its EmbeddedS3 + SageMaker, fake backend) in this process; `restart()`
+    reloads from the same state dir. `data_dir` is the S3 data under it."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
         self._start()
 
     def _start(self) -> None:
-        self.s3 = EmbeddedS3(self.data_dir)
-        self.server = ApiServer(make_app(FakeService(), self.s3), port=0).start()
+        self.app = start_app(self.state_dir)
+        self.data_dir = self.app.settings.s3_dir
+        self.server = self.app.server
         self.url = self.server.url
         self.client = client(self.url)
 
@@ -56,8 +56,7 @@ class Served:
         self._start()
 
     def stop(self) -> None:
-        self.server.stop()
-        self.s3.close()
+        self.app.stop()
 
 
 @pytest.fixture

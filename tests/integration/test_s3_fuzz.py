@@ -14,9 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from orchestrator.api.server import ApiServer, make_app
-from orchestrator.storage.s3 import EmbeddedS3
-from tests.unit.api.fake_service import FakeService
+from orchestrator.api.server import ApiServer
+from tests.fake_backed import running_app
 
 PATHS = [
     "/",
@@ -87,10 +86,8 @@ HEADERS = [
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ApiServer]:
-    s3 = EmbeddedS3(tmp_path / "state")
-    with ApiServer(make_app(FakeService(), s3), port=0) as srv:
-        yield srv
-    s3.close()
+    with running_app(tmp_path / "state") as app:
+        yield app.server
 
 
 def test_malformed_s3_requests_never_get_5xx(server: ApiServer) -> None:

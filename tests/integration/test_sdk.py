@@ -44,8 +44,8 @@ import boto3
 import pytest
 
 from orchestrator.app import SmlocalApp
+from orchestrator.client.demo import upload_example_data
 from orchestrator.config import Settings
-from orchestrator.demo import upload_example_data
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.demo import demo_request, upload_example_data
+from orchestrator.client.demo import demo_request, upload_example_data
 from tests.integration.e2e import clients, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -211,7 +211,7 @@ def test_completion_criterion_ends_the_job_early(server):
 def _serve(state: str, port: int) -> subprocess.Popen:
     env = dict(os.environ, SMLOCAL_STOP_GRACE_SECONDS="2")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port),
+        [sys.executable, "-m", "orchestrator.client.cli", "serve", "--port", str(port),
          "--state-dir", state], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
     line = proc.stdout.readline()

@@ -203,10 +203,11 @@ def test_java_patterns_translate_to_python() -> None:
 
 
 def test_every_pattern_reachable_from_our_operations_compiles() -> None:
-    from tests.unit.api.fake_service import OPERATIONS
+    from orchestrator.controller.service import SageMakerService
 
     seen: set[str] = set()
-    stack = [sagemaker_model.operation(op).input_shape for op in OPERATIONS]
+    stack = [sagemaker_model.operation(op).input_shape
+             for op in SageMakerService.supported_operations]
     while stack:
         shape = stack.pop()
         if shape is None or shape.name in seen:

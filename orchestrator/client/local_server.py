@@ -1,0 +1,72 @@
+"""The server side of the command line: `smlocal serve`, and the server that `tune`/`demo` run
+in this process when none answers at the endpoint.
+
+The only client module that touches the server (`orchestrator.app`); it imports it inside the
+functions, so commands that talk to a running server never load the server's code.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from orchestrator.client.endpoint import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, answers, error
+
+
+def serve(host: str, port: int, state_dir: str | None, backend: str | None = None) -> int:
+    """Serve SageMaker, S3, CloudWatch (Logs and metrics), STS and IAM until SIGTERM/Ctrl-C."""
+    from orchestrator.app import SmlocalApp
+    from orchestrator.config import Settings
+
+    chosen: dict[str, Any] = {"state_dir": Path(state_dir)} if state_dir else {}
+    if backend:
+        chosen["backend"] = backend
+    settings = Settings(**chosen)
+    try:
+        app = SmlocalApp(settings=settings, host=host, port=port).start()
+    except ValueError as exc:  # an unknown backend name; the message lists the known ones
+        return error(str(exc), EXIT_BAD_INPUT)
+    except OSError as exc:
+        return error(f"cannot listen on {host}:{port}: {exc}", EXIT_UNREACHABLE)
+    print(f"smlocal serving on {app.url} (backend: {settings.backend}, state: "
+          f"{settings.state_dir})", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    app.stop()
+    return EXIT_OK
+
+
+class ServerOrEmbedded:
+    """`with ServerOrEmbedded(endpoint) as server:` `server.url` is the server answering at
+    `endpoint`, or one started in this process on the endpoint's port when none answers
+    (`server.embedded` then says so: its jobs end with this process)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.url = endpoint
+        self.embedded = False
+        self._app: Any = None
+
+    def __enter__(self) -> ServerOrEmbedded:
+        if answers(self.url):
+            return self
+        from orchestrator.app import SmlocalApp
+
+        port = int(self.url.rsplit(":", 1)[-1].split("/")[0])
+        print(f"smlocal: no server at {self.url}; starting one in this process "
+              "(jobs end when this command ends; use `smlocal serve` for a lasting one)",
+              file=sys.stderr)
+        self._app = SmlocalApp(port=port).start()
+        self.embedded = True
+        self.url = self._app.url
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._app is not None:
+            self._app.stop()
