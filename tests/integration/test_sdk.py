@@ -32,6 +32,7 @@ boto session, so either also export `AWS_ENDPOINT_URL_LOGS`, or pass `logs="None
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -174,6 +175,22 @@ def test_estimator_fit_single_training_job(sdk, server, gbm_image, monkeypatch, 
     final = re.search(rf"\[final\] .*{OBJECTIVE}={NUMBER}", printed)
     assert final, f"the SDK did not print the training log:\n{printed[-2000:]}"
     assert final_metric(job) == pytest.approx(float(final.group(1)))
+
+    # TrainingJobAnalytics: the series through CloudWatch GetMetricStatistics (the SDK's own
+    # request, 1-s periods), the same points a direct call returns, ending at the final value.
+    from sagemaker.analytics import TrainingJobAnalytics
+
+    frame = TrainingJobAnalytics(job_name, metric_names=[OBJECTIVE], sagemaker_session=session,
+                                 period=1).dataframe().sort_values("timestamp")
+    assert len(frame) > 0 and set(frame["metric_name"]) == {OBJECTIVE}
+    direct = sorted(client(server.url, "cloudwatch").get_metric_statistics(
+        Namespace="/aws/sagemaker/TrainingJobs", MetricName=OBJECTIVE,
+        Dimensions=[{"Name": "TrainingJobName", "Value": job_name}],
+        StartTime=job["TrainingStartTime"], EndTime=job["TrainingEndTime"] + dt.timedelta(
+            minutes=1), Period=1, Statistics=["Average", "Minimum", "Maximum"],
+    )["Datapoints"], key=lambda p: p["Timestamp"])
+    assert list(frame["value"]) == pytest.approx([p["Average"] for p in direct])
+    assert direct[-1]["Minimum"] <= final_metric(job) <= direct[-1]["Maximum"]
 
 
 @pytest.mark.timeout(300)
