@@ -10,14 +10,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.api.auth import authenticated
 from orchestrator.api.server import ApiServer, make_app
 from orchestrator.aws_services import aws_services
+from orchestrator.client.dashboard import Dashboard
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Settings
 from orchestrator.controller.cloudwatch_logs import TrainingJobLogs
 from orchestrator.controller.service import SageMakerService
 from orchestrator.controller.training import TrainingService
 from orchestrator.controller.tuning import TuningController
+from orchestrator.credentials import is_loopback
 from orchestrator.runner.backends import BackendFactory, ReadyBackend, backend_factory
 from orchestrator.runner.base import Backend
 from orchestrator.storage.db import Store
@@ -62,8 +65,15 @@ class SmlocalApp:
         proxy = _ServiceProxy()
         # Where containers reach our S3 (e.g. Docker's bridge gateway); 0.0.0.0 covers all.
         extra = [] if self.host == "0.0.0.0" else factory.listen_addresses()
+        if not is_loopback(self.host) and self.host not in ("0.0.0.0", "::"):
+            extra.append("127.0.0.1")  # where the job stager reaches our S3
         logs = TrainingJobLogs(self.store, s.state_dir / "logs")
-        app = make_app(proxy, self.s3, logs=logs, others=aws_services(s, self.store, self.clock))
+        # The dashboard (/ui/) reads this server's public API through its own URL.
+        ui = Dashboard(lambda: self.server.url, allowed_hosts=(self.host,))
+        app = make_app(proxy, self.s3, logs=logs, others=aws_services(s, self.store, self.clock),
+                       ui=ui)
+        if s.access_key:  # only SigV4-signed requests pass (api.auth)
+            app = authenticated(app, s.access_key)
         self.server = ApiServer(app, host=self.host, port=self.port, extra_hosts=extra)
         self.server.start()
         self.backend = factory.create(s, self.server.port)

@@ -4,6 +4,7 @@ STS and IAM (what SDKs ask before they train) and CloudWatch metrics of training
 
 from __future__ import annotations
 
+from orchestrator.api.auth import caller
 from orchestrator.api.aws_endpoint import AwsEndpoint
 from orchestrator.api.server import WSGIApp
 from orchestrator.clock import Clock
@@ -17,7 +18,7 @@ def aws_services(settings: Settings, store: Store, clock: Clock) -> dict[str, WS
     # Input errors as each service words them: IAM and STS say ValidationError, CloudWatch
     # InvalidParameterValue (botocore models' error shapes).
     return {
-        "sts": AwsEndpoint("sts", StsService(settings.account_id),
+        "sts": AwsEndpoint("sts", StsService(settings.account_id, caller),
                            bad_input_code="ValidationError"),
         "iam": AwsEndpoint("iam", IamService(settings.account_id),
                            bad_input_code="ValidationError"),

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from orchestrator.credentials import AccessKey
+
 DEFAULT_PORT = 4577
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
@@ -59,10 +61,25 @@ class Settings:
     default_max_training_jobs: int = 100
     # Where training jobs run: a name from `orchestrator.runner.backends` ("docker", "fake").
     backend: str = field(default_factory=lambda: os.environ.get("SMLOCAL_BACKEND", "docker"))
+    # Bytes of one training job's stored log (`<state>/logs/<job>.events.jsonl`); past it the
+    # job's lines are still parsed for metrics but no longer stored (a note says so).
+    # env SMLOCAL_MAX_LOG_BYTES.
+    max_log_bytes: int = field(
+        default_factory=lambda: int(os.environ.get("SMLOCAL_MAX_LOG_BYTES", str(64 * 1024**2)))
+    )
     # JSON/YAML file mapping training image URIs or patterns to local images
     # (`orchestrator.images`); env SMLOCAL_IMAGE_MAP.
     image_map: Path | None = field(default_factory=lambda: Path(os.environ["SMLOCAL_IMAGE_MAP"])
                                    if os.environ.get("SMLOCAL_IMAGE_MAP") else None)
+    # Request authentication (`api.auth`): every request must be SigV4-signed with this key
+    # (or the training containers' key derived from it); None: open, for loopback only.
+    access_key: AccessKey | None = None
+
+    @property
+    def container_credentials(self) -> dict[str, str] | None:
+        """What training containers and the stager sign S3 requests with when authentication
+        is on (None: any, e.g. dummy, credentials do)."""
+        return self.access_key.container_key().boto3_kwargs() if self.access_key else None
 
     @property
     def db_path(self) -> Path:

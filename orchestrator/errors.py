@@ -43,6 +43,13 @@ class UnsupportedOperation(SmlocalError):
     code = "UnknownOperationException"
 
 
+class StateDiskFull(SmlocalError):
+    """The state dir's disk is full: nothing was stored; retrying later may work."""
+
+    code = "ServiceUnavailable"
+    status = 503
+
+
 class ServiceError(SmlocalError):
     """An error worded as another AWS service words it (STS, IAM, CloudWatch): its own `code`
     and HTTP status."""

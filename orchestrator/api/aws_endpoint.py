@@ -117,6 +117,8 @@ class AwsEndpoint:
             headers, payload = error_response(wire.protocol, "InternalFailure",
                                               f"Internal error (request {request_id})",
                                               request_id, self.model)
+        if body is None:  # the body was not read: this connection cannot go on
+            headers = [*headers, ("Connection", "close")]
         return respond(start_response, status, headers, payload, request_id)
 
     def _handle(self, wire: WireRequest, request_id: str) -> tuple[list, bytes]:
@@ -331,13 +333,26 @@ def _error_shape() -> Shape:
     return resolver.get_shape_by_name("Error")
 
 
-def read_body(environ: dict) -> bytes | None:
-    """The request body, or None when it is over MAX_BODY_BYTES (not read)."""
-    length = environ.get("CONTENT_LENGTH") or "0"
-    size = int(length) if length.isdigit() else 0
-    if size > MAX_BODY_BYTES:
-        return None
-    return environ["wsgi.input"].read(size) if size else b""
+def read_body(environ: dict, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The request body, or None when it is over `limit` bytes. A declared Content-Length
+    over the limit is refused unread; a chunked body (no length; the server dechunks it and
+    marks the input terminated) is read up to one byte past the limit, never whole."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if length.isdigit():
+        size = int(length)
+        if size > limit:
+            return None
+        return stream.read(size) if size else b""
+    if not environ.get("wsgi.input_terminated"):  # neither a length nor an end: no body
+        return b""
+    data = bytearray()
+    while len(data) <= limit:
+        piece = stream.read(min(64 * 1024, limit + 1 - len(data)))
+        if not piece:
+            return bytes(data)
+        data += piece
+    return None
 
 
 def respond(start_response: Callable, status: int, headers: list, body: bytes,

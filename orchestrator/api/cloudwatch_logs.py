@@ -12,9 +12,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from werkzeug.wrappers import Request
-
 from orchestrator.api import protocol
+from orchestrator.api.aws_endpoint import read_body
 from orchestrator.errors import SmlocalError
 
 log = logging.getLogger("smlocal.api")
@@ -41,6 +40,8 @@ class LogsEndpoint:
         except SmlocalError as err:
             status, payload = err.status, protocol.error_body(err)
             headers.append(("X-Amzn-ErrorType", err.code))
+            if status == 413:  # the body was not read: this connection cannot go on
+                headers.append(("Connection", "close"))
         except Exception:  # a bug, not bad input
             log.exception("internal error in %s", environ.get("HTTP_X_AMZ_TARGET"))
             status = 500
@@ -61,7 +62,8 @@ class LogsEndpoint:
         operation = target[len(TARGET_PREFIX):]
         if environ.get("REQUEST_METHOD") != "POST":
             raise protocol.WireError("MethodNotAllowed", "Requests must use POST /.", status=405)
-        request = Request(environ)
-        request.max_content_length = MAX_BODY_BYTES
-        body = protocol.decode_body(request.get_data(cache=False))
+        raw = read_body(environ, MAX_BODY_BYTES)
+        if raw is None:
+            raise protocol.too_large(MAX_BODY_BYTES)
+        body = protocol.decode_body(raw)
         return self._service.handle(operation, body)

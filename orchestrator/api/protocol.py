@@ -36,6 +36,11 @@ class WireError(ServiceError):
     """A request that cannot be read as AWS JSON 1.1 (before any operation logic runs)."""
 
 
+def too_large(limit: int) -> WireError:
+    """A body over `limit` bytes (refused unread, or read no further than the limit)."""
+    return WireError("RequestEntityTooLarge", f"Request body exceeds {limit} bytes.", status=413)
+
+
 def parse_target(target: str | None) -> str:
     """`SageMaker.<Operation>` → `<Operation>`; anything else is a `WireError`."""
     if not target:

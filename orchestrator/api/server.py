@@ -23,9 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request
 
 from orchestrator import sagemaker_model
 from orchestrator.api import protocol, routing
@@ -41,6 +39,7 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 # hyperparameters x 2 500 characters); 4 MiB admits it and refuses anything absurd.
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 HEALTH_PATH = "/_smlocal/health"
+UI_PATH = "/ui"
 REQUEST_ID_HEADER = "x-amzn-RequestId"
 
 
@@ -58,9 +57,11 @@ class S3App(Protocol):
 def make_app(
     service: Service, s3: S3App | None, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     logs: LogsService | None = None, others: Mapping[str, WSGIApp] | None = None,
+    ui: WSGIApp | None = None,
 ) -> WSGIApp:
     """The WSGI app serving `service` (SageMaker JSON 1.1), `s3`, when given the CloudWatch
-    Logs reads of training-job logs (`logs`), and `others` (signing name → app) on one port."""
+    Logs reads of training-job logs (`logs`), and `others` (signing name → app) on one port;
+    `ui` gets a browser's unsigned GET/HEAD under `/ui/` (`is_ui_request`)."""
     s3_app = s3.wsgi_app if s3 is not None else _no_s3
     apps: dict[str, WSGIApp] = {
         "sagemaker": SageMakerEndpoint(service, max_body_bytes=max_body_bytes),
@@ -73,6 +74,8 @@ def make_app(
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
             return _respond(start_response, 200, b'{"status":"ok"}', _json_headers())
+        if ui is not None and is_ui_request(environ):
+            return ui(environ, start_response)
         name = routing.signed_service(environ)
         if name is None:
             name = routing.unsigned_service(environ, _peek_form(environ))
@@ -82,6 +85,17 @@ def make_app(
         return target(environ, start_response)
 
     return app
+
+
+def is_ui_request(environ: dict) -> bool:
+    """A browser reading the dashboard: GET/HEAD of `/ui` or below, with no AWS signature
+    (header or query) and no `X-Amz-Target`. Everything else is routed as if there were no
+    dashboard (so signed S3 requests for a bucket named `ui` still reach S3)."""
+    path = environ.get("PATH_INFO", "")
+    return (environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+            and (path == UI_PATH or path.startswith(UI_PATH + "/"))
+            and "HTTP_AUTHORIZATION" not in environ and "HTTP_X_AMZ_TARGET" not in environ
+            and "Signature" not in environ.get("QUERY_STRING", ""))
 
 
 def _peek_form(environ: dict) -> dict[str, list[str]]:
@@ -155,16 +169,10 @@ class SageMakerEndpoint:
         return operation
 
     def _read_body(self, environ: dict) -> bytes:
-        request = Request(environ)
-        request.max_content_length = self._max_body_bytes
-        try:
-            return request.get_data(cache=False)
-        except RequestEntityTooLarge:
-            raise protocol.WireError(
-                "RequestEntityTooLarge",
-                f"Request body exceeds {self._max_body_bytes} bytes.",
-                status=413,
-            ) from None
+        body = read_body(environ, self._max_body_bytes)
+        if body is None:
+            raise protocol.too_large(self._max_body_bytes)
+        return body
 
 
 def _guarded_s3(s3_app: WSGIApp, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -211,6 +219,7 @@ _REASONS = {
     415: "Unsupported Media Type",
     500: "Internal Server Error",
     501: "Not Implemented",
+    503: "Service Unavailable",
 }
 
 

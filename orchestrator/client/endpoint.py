@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.config import DEFAULT_PORT, DEFAULT_REGION
+from orchestrator.credentials import CredentialsError, configured_key
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 
@@ -25,14 +26,22 @@ def default_endpoint(explicit: str | None = None) -> str:
 def client(service: str, endpoint: str) -> Any:
     """A boto3 client for `service` ("sagemaker", "s3", "logs") against `endpoint`.
 
-    smlocal ignores credentials; dummy ones keep botocore from searching for real ones."""
+    Signed with the server's access key when one is configured here as for `smlocal serve`
+    ($SMLOCAL_ACCESS_KEY_ID/$SMLOCAL_SECRET_ACCESS_KEY or $SMLOCAL_CREDENTIALS_FILE; a server
+    with authentication on needs it); otherwise dummy credentials, which keep botocore from
+    searching for real ones and which a server without authentication ignores."""
     import boto3  # imported here: `smlocal --help` should not pay for boto3
     from botocore.config import Config
 
+    try:
+        key = configured_key()
+    except CredentialsError:  # half configured: the server's answer will say what is wrong
+        key = None
     return boto3.client(
         service, endpoint_url=endpoint,
         region_name=os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
-        aws_access_key_id="smlocal", aws_secret_access_key="smlocal",
+        **(key.boto3_kwargs() if key else {"aws_access_key_id": "smlocal",
+                                            "aws_secret_access_key": "smlocal"}),
         config=Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=60),
     )
 

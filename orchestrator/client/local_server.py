@@ -17,14 +17,34 @@ from typing import Any
 from orchestrator.client.endpoint import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, answers, error
 
 
-def serve(host: str, port: int, state_dir: str | None, backend: str | None = None) -> int:
-    """Serve SageMaker, S3, CloudWatch (Logs and metrics), STS and IAM until SIGTERM/Ctrl-C."""
+def serve(host: str, port: int, state_dir: str | None, backend: str | None = None,
+          access_key_id: str | None = None, secret_access_key: str | None = None,
+          credentials_file: str | None = None) -> int:
+    """Serve SageMaker, S3, CloudWatch (Logs and metrics), STS and IAM until SIGTERM/Ctrl-C.
+
+    With an access key configured (flags, environment or file: `orchestrator.credentials`)
+    every request must be SigV4-signed with it; off loopback a key is required."""
     from orchestrator.app import SmlocalApp
     from orchestrator.config import Settings
+    from orchestrator.credentials import HOW_TO_SET, CredentialsError, configured_key, is_loopback
 
     chosen: dict[str, Any] = {"state_dir": Path(state_dir)} if state_dir else {}
     if backend:
         chosen["backend"] = backend
+    try:
+        chosen["access_key"] = configured_key(access_key_id, secret_access_key,
+                                              credentials_file)
+    except CredentialsError as exc:
+        return error(str(exc), EXIT_BAD_INPUT)
+    if not is_loopback(host):
+        if chosen["access_key"] is None:
+            return error(f"refusing to listen on {host}: an endpoint that runs containers must "
+                         "not be open to the network, so off loopback every request must be "
+                         f"signed with an access key; {HOW_TO_SET}", EXIT_BAD_INPUT)
+        print(f"smlocal: WARNING: listening on {host}, not loopback: anyone who reaches this "
+              "address can try it; only requests signed (AWS SigV4) with access key "
+              f"{chosen['access_key'].access_key_id} are served. Traffic is plain HTTP: put "
+              "TLS in front of it on untrusted networks.", file=sys.stderr, flush=True)
     settings = Settings(**chosen)
     try:
         app = SmlocalApp(settings=settings, host=host, port=port).start()
@@ -32,8 +52,10 @@ def serve(host: str, port: int, state_dir: str | None, backend: str | None = Non
         return error(str(exc), EXIT_BAD_INPUT)
     except OSError as exc:
         return error(f"cannot listen on {host}:{port}: {exc}", EXIT_UNREACHABLE)
+    auth = (f", requests signed with {settings.access_key.access_key_id}"
+            if settings.access_key else "")
     print(f"smlocal serving on {app.url} (backend: {settings.backend}, state: "
-          f"{settings.state_dir})", flush=True)
+          f"{settings.state_dir}{auth})", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -54,8 +54,22 @@ class LogTail:
         per_stream = [list(self._read_stream(name)) for name in sorted(self._tokens)]
         return list(heapq.merge(*per_stream, key=lambda e: e[0]))
 
+    def last(self, count: int) -> list[Event]:
+        """The last `count` events of the job, all streams merged in time order (GetLogEvents
+        without startFromHead returns a stream's newest events); leaves `read()`'s place."""
+        per_stream = []
+        for name in self.streams():
+            host = self._host(name)
+            page = self.logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=name,
+                                            limit=count)
+            per_stream.append([(e["timestamp"], host, e["message"]) for e in page["events"]])
+        return list(heapq.merge(*per_stream, key=lambda e: e[0]))[-count:]
+
+    def _host(self, stream: str) -> str:
+        return stream[len(self.job_name) + 1:].rsplit("-", 1)[0]
+
     def _read_stream(self, name: str) -> Iterator[Event]:
-        host = name[len(self.job_name) + 1:].rsplit("-", 1)[0]
+        host = self._host(name)
         while True:
             kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": name,
                                       "startFromHead": True}

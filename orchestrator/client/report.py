@@ -15,6 +15,7 @@ sortable table of every job.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -27,16 +28,19 @@ from orchestrator.client.progress import completion_reason
 from orchestrator.client.svg import PALETTE, STATUS_COLOURS, Axis, Plot, fmt
 
 NAMESPACE, DIMENSION = "/aws/sagemaker/TrainingJobs", "TrainingJobName"
+Link = Callable[[str], str]  # training job name -> the address of its page
 CHARTS = ("objective", "hyperparameter:", "parallel", "timeline", "curves")  # data-chart
 
 
 # -- reading ---------------------------------------------------------------------------------
-def gather(sm: Any, cw: Any, name: str) -> dict[str, Any]:
-    """Everything the report shows, from the public API."""
+def gather(sm: Any, cw: Any, name: str,
+           describe: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Everything the report shows, from the public API (`describe`: DescribeTrainingJob of a
+    name, e.g. a cached one)."""
+    describe = describe or (lambda job: sm.describe_training_job(TrainingJobName=job))
     d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     jobs = sorted(training_job_summaries(sm, name), key=lambda s: s["CreationTime"])
-    details = {s["TrainingJobName"]: sm.describe_training_job(
-        TrainingJobName=s["TrainingJobName"]) for s in jobs}
+    details = {s["TrainingJobName"]: describe(s["TrainingJobName"]) for s in jobs}
     return {"tuning": d, "jobs": jobs, "details": details,
             "curves": metric_series(cw, d, jobs, objective_metric(d))}
 
@@ -47,9 +51,16 @@ def metric_series(cw: Any, d: dict[str, Any], jobs: list[dict[str, Any]],
     CloudWatch GetMetricData (one query per job, 1-second periods)."""
     if not jobs:
         return {}
-    start = d["CreationTime"] - dt.timedelta(minutes=2)
-    end = (d.get("HyperParameterTuningEndTime") or dt.datetime.now(dt.UTC)) + \
-        dt.timedelta(minutes=2)
+    return metric_data(cw, [s["TrainingJobName"] for s in jobs], metric, d["CreationTime"],
+                       d.get("HyperParameterTuningEndTime"))
+
+
+def metric_data(cw: Any, jobs: list[str], metric: str, start: dt.datetime,
+                end: dt.datetime | None) -> dict[str, list[tuple[dt.datetime, float]]]:
+    """Training job → samples (time, value) of `metric` between `start` and `end` (None: now),
+    oldest first, from GetMetricData (1-second periods under three hours, else minutes)."""
+    start = start - dt.timedelta(minutes=2)
+    end = (end or dt.datetime.now(dt.UTC)) + dt.timedelta(minutes=2)
     period = 1 if end - start < dt.timedelta(hours=3) else 60
     out: dict[str, list[tuple[dt.datetime, float]]] = {}
     for first in range(0, len(jobs), 500):  # GetMetricData takes 500 queries a call
@@ -57,14 +68,14 @@ def metric_series(cw: Any, d: dict[str, Any], jobs: list[dict[str, Any]],
         queries = [{"Id": f"m{i}", "ReturnData": True, "MetricStat": {
             "Period": period, "Stat": "Average", "Metric": {
                 "Namespace": NAMESPACE, "MetricName": metric,
-                "Dimensions": [{"Name": DIMENSION, "Value": s["TrainingJobName"]}]}}}
-            for i, s in enumerate(batch)]
+                "Dimensions": [{"Name": DIMENSION, "Value": job}]}}}
+            for i, job in enumerate(batch)]
         kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start,
                                   "EndTime": end, "ScanBy": "TimestampAscending"}
         while True:
             page = cw.get_metric_data(**kwargs)
             for result in page["MetricDataResults"]:
-                job = batch[int(result["Id"][1:])]["TrainingJobName"]
+                job = batch[int(result["Id"][1:])]
                 out.setdefault(job, []).extend(
                     zip(result["Timestamps"], result["Values"], strict=True))
             if not page.get("NextToken"):
@@ -301,25 +312,26 @@ figcaption{font-size:12px;color:#555}.Completed{color:#2ca02c}.Failed{color:#d62
 .Stopped{color:#c96400}code{font-size:12px}
 """
 
+# One listener on the document, so tables replaced later (the live dashboard) sort too.
 SORT_SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function (th) {
-  th.addEventListener('click', function () {
-    var col = th.cellIndex;
-    var body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
-    var dir = th.dataset.dir === 'asc' ? -1 : 1; th.dataset.dir = dir > 0 ? 'asc' : 'desc';
-    rows.sort(function (a, b) {
-      var x = a.cells[col].dataset.v || a.cells[col].textContent,
-          y = b.cells[col].dataset.v || b.cells[col].textContent;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      return dir * (isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny);
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
+document.addEventListener('click', function (event) {
+  var th = event.target.closest('table.sortable th');
+  if (!th) { return; }
+  var col = th.cellIndex;
+  var body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
+  var dir = th.dataset.dir === 'asc' ? -1 : 1; th.dataset.dir = dir > 0 ? 'asc' : 'desc';
+  rows.sort(function (a, b) {
+    var x = a.cells[col].dataset.v || a.cells[col].textContent,
+        y = b.cells[col].dataset.v || b.cells[col].textContent;
+    var nx = parseFloat(x), ny = parseFloat(y);
+    return dir * (isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny);
   });
+  rows.forEach(function (r) { body.appendChild(r); });
 });
 """
 
 
-def _dl(items: list[tuple[str, str]]) -> str:
+def dl(items: list[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
 
 
@@ -367,10 +379,10 @@ def summary_section(data: dict[str, Any], utilisation: float) -> str:
                 for k, v in sorted(best["TunedHyperParameters"].items()))),
             ("model", f"<code>{escape(job.get('ModelArtifacts', {}).get('S3ModelArtifacts', '-'))}"
                       "</code>")]
-    return "<section id=\"summary\"><h2>Summary</h2>" + _dl(items) + "</section>"
+    return "<section id=\"summary\"><h2>Summary</h2>" + dl(items) + "</section>"
 
 
-def jobs_table(data: dict[str, Any]) -> str:
+def jobs_table(data: dict[str, Any], link: Link | None = None) -> str:
     names = list(parameter_ranges(data["tuning"]))
     multi = any("TrainingJobDefinitionName" in s for s in data["jobs"])
     head = ["#", "training job", *(["definition"] if multi else []), "status", "objective",
@@ -379,7 +391,10 @@ def jobs_table(data: dict[str, Any]) -> str:
     for i, s in enumerate(data["jobs"], 1):
         start, end = s.get("TrainingStartTime"), s.get("TrainingEndTime")
         v = _value(s)
-        cells = [(str(i), str(i)), (escape(s["TrainingJobName"]), "")]
+        job = escape(s["TrainingJobName"])
+        cells = [(str(i), str(i)),
+                 (f'<a href="{escape(link(s["TrainingJobName"]))}">{job}</a>' if link else job,
+                  "")]
         if multi:
             cells.append((escape(s.get("TrainingJobDefinitionName", "")), ""))
         cells += [(f'<span class="{escape(s["TrainingJobStatus"])}">'
@@ -387,12 +402,19 @@ def jobs_table(data: dict[str, Any]) -> str:
                   (fmt(v) if v is not None else "-", repr(v) if v is not None else ""),
                   (f"{_seconds(end, start):.0f}" if start and end else "-", "")]
         cells += [(escape(s["TunedHyperParameters"].get(n, "")), "") for n in names]
-        rows.append("<tr>" + "".join(
-            f'<td data-v="{escape(dv)}">{c}</td>' if dv else f"<td>{c}</td>"
-            for c, dv in cells) + "</tr>")
-    return ('<table class="sortable" id="jobs-table"><thead><tr>'
-            + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+        rows.append(cells)
+    return table("jobs-table", head, rows)
+
+
+def table(table_id: str, head: list[str], rows: list[list[tuple[str, str]]]) -> str:
+    """A table SORT_SCRIPT sorts by a click on a column; each cell is (HTML, the value to sort
+    by, or "" for its text)."""
+    body = "".join("<tr>" + "".join(
+        f'<td data-v="{escape(v)}">{c}</td>' if v else f"<td>{c}</td>" for c, v in row)
+        + "</tr>" for row in rows)
+    return (f'<table class="sortable" id="{escape(table_id)}"><thead><tr>'
+            + "".join(f"<th>{escape(h)}</th>" for h in head)
+            + f"</tr></thead><tbody>{body}</tbody></table>")
 
 
 def early_stopping_section(data: dict[str, Any]) -> str:
@@ -416,11 +438,20 @@ def early_stopping_section(data: dict[str, Any]) -> str:
 
 def render(data: dict[str, Any]) -> str:
     """The whole HTML page."""
+    name = data["tuning"]["HyperParameterTuningJobName"]
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<title>smlocal report: {escape(name)}</title><style>{STYLE}</style></head><body>'
+            f'<h1>Tuning job <code>{escape(name)}</code></h1>' + sections(data)
+            + f"<script>{SORT_SCRIPT}</script></body></html>")
+
+
+def sections(data: dict[str, Any], link: Link | None = None) -> str:
+    """Every section of the report (the live dashboard shows the same); `link` gives the
+    address of a training job's page, when there is one."""
     d = data["tuning"]
-    name = d["HyperParameterTuningJobName"]
     timeline, utilisation = timeline_chart(data)
     hp = "".join(f"<figure>{svg}</figure>" for _, svg in hyperparameter_charts(data))
-    sections = [
+    parts = [
         summary_section(data, utilisation),
         '<section id="objective"><h2>Objective per training job</h2><p>In launch order; the '
         f'dashed line is the best so far.</p>{objective_chart(data)}</section>',
@@ -437,12 +468,9 @@ def render(data: dict[str, Any]) -> str:
         '</code> from CloudWatch metrics; a cross marks where a stopped job was cut.</p>'
         f'{curves_chart(data)}</section>',
         f'<section id="jobs"><h2>All training jobs</h2><p>Click a column to sort.</p>'
-        f'{jobs_table(data)}</section>',
+        f'{jobs_table(data, link)}</section>',
     ]
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<title>smlocal report: {escape(name)}</title><style>{STYLE}</style></head><body>'
-            f'<h1>Tuning job <code>{escape(name)}</code></h1>' + "".join(sections)
-            + f"<script>{SORT_SCRIPT}</script></body></html>")
+    return "".join(parts)
 
 
 def write_report(sm: Any, cw: Any, name: str, path: str) -> str:

@@ -4,7 +4,8 @@ SDK v3's `ModelTrainer(role=ARN)` validates the role (`iam:GetRole`, then
 `iam:SimulatePrincipalPolicy` for the SageMaker actions it needs) and, without a role, asks
 `sts:GetCallerIdentity`. Locally no one enforces IAM, so:
 - GetCallerIdentity answers for the configured account (`Settings.account_id`) as an assumed
-  role, the identity a SageMaker user usually has;
+  role, the identity a SageMaker user usually has (session `smlocal`, or with authentication
+  on the access key id that signed the request);
 - GetRole answers for any role name with a trust policy that lets sagemaker.amazonaws.com
   assume it (a role ARN is only a string to smlocal; every training job "uses" it);
 - SimulatePrincipalPolicy allows every action on every resource asked about.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -42,17 +44,23 @@ def _unique_id(prefix: str, name: str) -> str:
 
 
 class StsService:
+    """`caller()`: the access key id the request was signed with when authentication is on
+    (`api.auth.caller`). The answer is then for that key: the role session is named after it,
+    as AWS names the sessions of credentials it hands out (e.g. a SageMaker job's)."""
+
     supported_operations = frozenset({"GetCallerIdentity"})
 
-    def __init__(self, account_id: str) -> None:
+    def __init__(self, account_id: str, caller: Callable[[], str | None] = lambda: None) -> None:
         self.account_id = account_id
+        self.caller = caller
 
     def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         role_id = _unique_id("AROA", ROLE_NAME)
+        session = self.caller() or SESSION_NAME
         return {
-            "UserId": f"{role_id}:{SESSION_NAME}",
+            "UserId": f"{role_id}:{session}",
             "Account": self.account_id,
-            "Arn": f"arn:aws:sts::{self.account_id}:assumed-role/{ROLE_NAME}/{SESSION_NAME}",
+            "Arn": f"arn:aws:sts::{self.account_id}:assumed-role/{ROLE_NAME}/{session}",
         }
 
 

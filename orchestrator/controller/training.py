@@ -30,7 +30,7 @@ from orchestrator.metrics.parser import MetricParser
 from orchestrator.runner.base import Backend, Channel, JobOutcome, JobSpec, LogLine
 from orchestrator.status import SecondaryStatus, TrainingJobStatus, training_is_terminal
 from orchestrator.storage.db import Doc, Store
-from orchestrator.storage.joblogs import append_events
+from orchestrator.storage.joblogs import append_events, events_path
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +137,14 @@ class TrainingService:
     def __init__(self, store: Store, backend: Backend, settings: Settings, clock: Clock,
                  images: ImageResolver | None = None) -> None:
         self.store = store
-        self.images = images or ImageResolver.from_path(settings.image_map,
-                                                        local_image_checker(settings))
+        self.images = images or ImageResolver.from_path(settings.image_map, backend.has_image)
         self.backend = backend
         self.settings = settings
         self.clock = clock
         self.logs_dir = settings.state_dir / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._parsers: dict[str, MetricParser] = {}
+        self._log_bytes: dict[str, int] = {}  # stored log size per running job (the cap)
         self._lock = threading.Lock()
         self.listeners: list[Callable[[str], None]] = []
 
@@ -256,11 +256,7 @@ class TrainingService:
         if not lines:
             return
         parser = self._parser(job_name)
-        # Notes from smlocal itself (retries, resource caps) are shown, never parsed.
-        append_events(self.logs_dir, job_name, (
-            (round(line.timestamp * 1000), line.host,
-             f"[smlocal] {line.text}" if line.stream == "smlocal" else line.text)
-            for line in lines))
+        self._store_log(job_name, lines)
         # Metrics come from algo-1 only: duplicates across nodes would distort early stopping
         # and Hyperband (spec §3.2 M5).
         samples = [s for line in lines if line.host == "algo-1" and line.stream != "smlocal"
@@ -285,6 +281,7 @@ class TrainingService:
         self.store.update_training_job(job_name, lambda d: self._finish(d, outcome, now))
         with self._lock:
             self._parsers.pop(job_name.lower(), None)
+            self._log_bytes.pop(job_name.lower(), None)
         self._notify(job_name)
 
     # -- internals -------------------------------------------------------------------------
@@ -314,6 +311,33 @@ class TrainingService:
             d["TrainingTimeInSeconds"] = seconds
             d["BillableTimeInSeconds"] = seconds
 
+    def _store_log(self, job_name: str, lines: list[LogLine]) -> None:
+        """Append to the job's log until it holds `settings.max_log_bytes` (a container that
+        prints without end must not fill the disk), then one note and nothing more; the lines
+        are still parsed for metrics. Notes from smlocal itself (retries, resource caps) are
+        shown, never parsed."""
+        key, cap = job_name.lower(), self.settings.max_log_bytes
+        path = events_path(self.logs_dir, job_name)
+        with self._lock:
+            stored = self._log_bytes.get(key)
+        if stored is None:  # first lines since launch or restart: the file may hold some
+            stored = path.stat().st_size if path.exists() else 0
+        if stored >= cap:
+            return
+        append_events(self.logs_dir, job_name, (
+            (round(line.timestamp * 1000), line.host,
+             f"[smlocal] {line.text}" if line.stream == "smlocal" else line.text)
+            for line in lines))
+        stored = path.stat().st_size
+        if stored >= cap:  # overshoots by at most this batch (a few lines)
+            append_events(self.logs_dir, job_name, [(
+                round(lines[-1].timestamp * 1000), "algo-1",
+                f"[smlocal] log truncated: this job printed more than {cap} bytes of log; "
+                f"later lines are not stored (metrics are still parsed). "
+                f"The limit is SMLOCAL_MAX_LOG_BYTES.")])
+        with self._lock:
+            self._log_bytes[key] = stored
+
     def _parser(self, job_name: str) -> MetricParser:
         key = job_name.lower()
         with self._lock:
@@ -329,28 +353,6 @@ class TrainingService:
                 listener(job_name)
             except Exception:  # a listener bug must not break the backend's thread
                 log.exception("training-job listener failed")
-
-
-def local_image_checker(settings: Settings) -> Callable[[str], bool]:
-    """Whether an image exists on the engine that runs the jobs: Docker's image store for the
-    "docker" backend (False when Docker does not answer: the job then fails saying what to
-    build or map); every image for in-process engines, which run any image name."""
-    if settings.backend != "docker":
-        return lambda _image: True
-    clients: list[Any] = []
-
-    def exists(image: str) -> bool:
-        try:
-            import docker
-
-            if not clients:
-                clients.append(docker.from_env(timeout=30))
-            clients[0].api.inspect_image(image)
-            return True
-        except Exception:  # ImageNotFound, or no engine: the image cannot run either way
-            return False
-
-    return exists
 
 
 def _failure_reason(outcome: JobOutcome) -> str:

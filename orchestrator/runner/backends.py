@@ -104,6 +104,7 @@ class EngineBackendFactory:
             container_s3_endpoint_url=f"http://{address}:{port}" if address else None,
             owns_engine=not self.kind.shared,
             stop_grace_seconds=settings.stop_grace_seconds,
+            credentials=settings.container_credentials,
         )
 
     def _host_address(self) -> str | None:

@@ -134,6 +134,11 @@ class Backend(Protocol):
         """
         ...
 
+    def has_image(self, image: str) -> bool:
+        """True when the engine can run `image` as it is named (the controller resolves AWS
+        image URIs to local images with it; nothing else about the engine leaks upward)."""
+        ...
+
     def close(self) -> None: ...
 
 

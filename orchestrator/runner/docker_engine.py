@@ -27,6 +27,7 @@ from docker.types import DeviceRequest, IPAMConfig, IPAMPool, LogConfig
 
 from orchestrator.runner.engine import (
     DEFAULT_NETWORK,
+    REMOVED_FROM_OUTSIDE,
     Cancel,
     ContainerRequest,
     ContainerState,
@@ -255,7 +256,13 @@ class DockerEngine:
         """Containers carrying `label` (`key` or `key=value`), with their state."""
         try:
             found = self.api.containers(all=True, filters={"label": label})
-            return [self.state(c["Id"]) for c in found]
+            states = []
+            for container in found:
+                try:
+                    states.append(self.state(container["Id"]))
+                except NotFound:  # removed since it was listed: not there any more
+                    continue
+            return states
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while listing containers: {exc}") from exc
 
@@ -284,7 +291,7 @@ class DockerEngine:
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 continue
             except NotFound:
-                raise InfraError("the container disappeared while the job ran") from None
+                raise InfraError(REMOVED_FROM_OUTSIDE) from None
             except (DockerException, requests.RequestException) as exc:
                 log.warning("waiting for %s: %s", container_id[:12], exc)
                 time.sleep(0.5)

@@ -45,6 +45,11 @@ Cancel = Callable[[], None]
 """Cuts a blocking log stream from another thread (the lifecycle's `close()`)."""
 
 
+# What `wait` raises (as InfraError) when the container is gone before it exited.
+REMOVED_FROM_OUTSIDE = ("the container was removed from outside smlocal (e.g. docker rm -f) "
+                        "while the job ran")
+
+
 class InfraError(Exception):
     """Infrastructure failure (engine, image, staging): the job did not fail on its own."""
 

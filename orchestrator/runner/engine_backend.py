@@ -39,6 +39,7 @@ class EngineBackend:
     containers whose `<prefix>.state` is this `work_dir` are ever adopted or removed.
     `checkpoint_sync_seconds`: how often a job with a CheckpointConfig syncs its checkpoint
     folder to S3 while it trains (<= 0: only when it ends).
+    `credentials`: what the stager and containers sign S3 requests with (default: dummy ones).
     """
 
     def __init__(
@@ -54,12 +55,13 @@ class EngineBackend:
         label_prefix: str = "smlocal",
         host_capacity: HostCapacity | None = None,
         checkpoint_sync_seconds: float = 10.0,
+        credentials: dict[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self._owns_engine = owns_engine
         self._ctx = RunContext(
             engine=engine,
-            stager=S3Stager(s3_endpoint_url),
+            stager=S3Stager(s3_endpoint_url, credentials),
             work_dir=Path(work_dir).resolve(),
             container_s3_endpoint_url=container_s3_endpoint_url,
             stop_grace_seconds=stop_grace_seconds,
@@ -84,6 +86,13 @@ class EngineBackend:
             return sorted(self._runs)
 
     # ---- Backend --------------------------------------------------------------------------
+
+    def has_image(self, image: str) -> bool:
+        try:
+            self.engine.require_image(image)
+        except InfraError:
+            return False
+        return True
 
     def launch(self, spec: JobSpec, sink: JobSink) -> None:
         self._start(JobRun(self._ctx, spec, sink))

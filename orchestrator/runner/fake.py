@@ -42,6 +42,9 @@ class FakeBackend:
         self.stopped: list[str] = []
         self.recovered: list[str] = []
 
+    def has_image(self, image: str) -> bool:
+        return True  # scripted jobs run under any image name
+
     def launch(self, spec: JobSpec, sink: JobSink) -> None:
         self.launched.append(spec)
         run = _Run(spec, sink, self.script(spec), started=self.clock.now())

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.runner.engine import (
+    REMOVED_FROM_OUTSIDE,
     Cancel,
     ContainerRequest,
     ContainerState,
@@ -228,7 +229,7 @@ class FakeEngine:
             while not abandoned():
                 container = self._containers.get(container_id)
                 if container is None:
-                    raise InfraError("the container disappeared while the job ran")
+                    raise InfraError(REMOVED_FROM_OUTSIDE)
                 if container.status == "exited":
                     return container.state()
                 self._cond.wait(_POLL_SECONDS)

@@ -92,6 +92,7 @@ class _Host:
     state: ContainerState | None = None
     error: str | None = None
     ended_at: float = field(default=0.0)
+    signalled: bool = False  # smlocal sent it SIGTERM or SIGKILL
 
 
 class _Abandoned(Exception):
@@ -114,6 +115,18 @@ class _Cancels:
             items, self._items = self._items, []
         for cancel in items:
             cancel()
+
+
+_OUTSIDE_SIGNALS = {137: "SIGKILL", 143: "SIGTERM"}
+
+
+def _signal_from_outside(host: _Host) -> str | None:
+    """The signal the container exited on (exit code 128 + n) when smlocal did not send one
+    and the OOM killer did not kill it; None otherwise."""
+    state = host.state
+    if state is None or state.oom_killed or host.signalled:
+        return None
+    return _OUTSIDE_SIGNALS.get(state.exit_code)
 
 
 def read_outcome(work_dir: Path, job_name: str) -> JobOutcome | None:
@@ -369,7 +382,7 @@ class JobRun:
         return container_request(
             self.spec, host.name, host.dirs, limits, label_prefix=self.ctx.label_prefix,
             work_dir=self.ctx.work_dir, s3_endpoint_url=self.ctx.container_s3_endpoint_url,
-            network=self._network, ips=ips)
+            network=self._network, ips=ips, credentials=self.ctx.stager.credentials)
 
     def _watch_all(self, since: float | None) -> None:
         for host in self._hosts:
@@ -441,6 +454,18 @@ class JobRun:
         errors = [h.error for h in self._hosts if h.error]
         if errors and self.stop_reason is None:
             raise InfraError(errors[0])
+        killed = next((h for h in self._hosts if _signal_from_outside(h)), None)
+        own_failure = any(h.state and h.state.exit_code not in (0, *_OUTSIDE_SIGNALS)
+                          for h in self._hosts)  # a peer's own error explains the rest
+        if killed is not None and self.stop_reason is None and not own_failure:
+            # Not the algorithm's doing: PID 1 of a container ignores signals sent from inside
+            # it, so the signal came from the host (`docker kill`, an engine restart), as when
+            # an instance fails on SageMaker: an infrastructure error, retried under
+            # RetryStrategy.
+            raise InfraError(
+                f"the container of {killed.name} was killed from outside smlocal "
+                f"({_signal_from_outside(killed)}, exit code {killed.state.exit_code}, not out of "
+                f"memory), e.g. by docker kill, docker rm -f or a restart of the Docker engine")
         return self._finish(exited)
 
     def _start_checkpoint_sync(self) -> tuple[threading.Event, threading.Thread] | None:
@@ -483,6 +508,7 @@ class JobRun:
                 if self.stop_reason is not None or failed:
                     for host in hosts:
                         if not host.done:  # SIGTERM now, SIGKILL after the grace period
+                            host.signalled = True
                             engine.stop(host.container_id)
                     terminate_at = now
                     continue
@@ -490,6 +516,7 @@ class JobRun:
             elif not killed and now >= terminate_at + grace:
                 for host in hosts:
                     if not host.done:
+                        host.signalled = True
                         engine.kill(host.container_id)
                 killed = True
                 timeout = 1.0

@@ -20,15 +20,17 @@ from orchestrator.runner.staging import DUMMY_CREDENTIALS
 
 def container_request(spec: JobSpec, host: str, dirs: layout.HostDirs, limits, *,
                       label_prefix: str, work_dir: Path, s3_endpoint_url: str | None,
-                      network: str | None, ips: dict[str, str] | None) -> ContainerRequest:
-    """`network`/`ips`: the job's network and every host's address on it (multi-instance)."""
+                      network: str | None, ips: dict[str, str] | None,
+                      credentials: dict[str, str] = DUMMY_CREDENTIALS) -> ContainerRequest:
+    """`network`/`ips`: the job's network and every host's address on it (multi-instance);
+    `credentials`: for our S3 (the server's key for jobs when it authenticates requests)."""
     env = {"AWS_REGION": spec.region, "AWS_DEFAULT_REGION": spec.region}
     if not spec.network_isolation and s3_endpoint_url:
         env.update(
             S3_ENDPOINT_URL=s3_endpoint_url,  # sagemaker-training, SDK local mode
             AWS_ENDPOINT_URL_S3=s3_endpoint_url,  # boto3 >= 1.28 / AWS CLI v2
-            AWS_ACCESS_KEY_ID=DUMMY_CREDENTIALS["aws_access_key_id"],
-            AWS_SECRET_ACCESS_KEY=DUMMY_CREDENTIALS["aws_secret_access_key"],
+            AWS_ACCESS_KEY_ID=credentials["aws_access_key_id"],
+            AWS_SECRET_ACCESS_KEY=credentials["aws_secret_access_key"],
         )
     env.update(spec.environment)
     env.update(TRAINING_JOB_NAME=spec.name, TRAINING_JOB_ARN=spec.arn)

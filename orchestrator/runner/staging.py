@@ -67,8 +67,10 @@ def artifact_prefix(output_s3_path: str, job_name: str) -> str:
 
 
 class S3Stager:
-    def __init__(self, endpoint_url: str) -> None:
+    def __init__(self, endpoint_url: str, credentials: dict[str, str] | None = None) -> None:
         self.endpoint_url = endpoint_url
+        # The server's key for jobs when it authenticates requests (`Settings.access_key`).
+        self.credentials = credentials or DUMMY_CREDENTIALS
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -84,7 +86,7 @@ class S3Stager:
                         retries={"max_attempts": 3, "mode": "standard"},
                         max_pool_connections=32,
                     ),
-                    **DUMMY_CREDENTIALS,
+                    **self.credentials,
                 )
             return self._clients[region]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ResourceInUse
+from orchestrator.errors import ResourceInUse, StateDiskFull
 
 Doc = dict[str, Any]
 
@@ -65,6 +65,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = Path(path)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         with self._lock:
@@ -78,14 +79,24 @@ class Store:
 
     # -- helpers ---------------------------------------------------------------------------
     def _tx(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """`fn` in one write transaction. A full disk is `StateDiskFull`, and the transaction
+        is over either way (SQLite may or may not have rolled it back itself)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(self._conn)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if "full" not in str(exc):  # SQLITE_FULL: "database or disk is full"
+                    raise
+                raise StateDiskFull(
+                    f"smlocal's state disk is full ({self._path.parent}); the change was not "
+                    "stored. Free space there and retry.") from exc
             return result
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:

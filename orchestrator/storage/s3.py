@@ -25,7 +25,6 @@ from xml.sax.saxutils import escape as xml_escape
 
 from moto.moto_server.werkzeug_app import create_backend_app
 
-from orchestrator.storage.s3_buffers import CHUNK
 from orchestrator.storage.s3_moto import install_backend, recorded_mutations
 from orchestrator.storage.s3_persist import DurableStore
 
@@ -63,8 +62,11 @@ class EmbeddedS3:
 
     def _app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
-        if method in _MUTATING:
-            _read_body_once(environ)
+        if method in _MUTATING and not _read_body_once(environ):
+            # The client went away mid-body: nothing of it may become an object.
+            message = ("You did not provide the number of bytes specified by the "
+                       "Content-Length HTTP header.")
+            return _s3_error(start_response, method, 400, "IncompleteBody", message)
         captured: list = []
 
         def hold(status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -80,9 +82,9 @@ class EmbeddedS3:
                 body, captured = None, [f"{type(exc).__name__}: {exc}"]
         try:
             self._store.write_through(pending)  # before the client can see an acknowledgement
-        except OSError:
-            log.exception("S3 state could not be written to %s", self.data_dir)
-            message = "The change could not be written to disk."
+        except OSError as exc:  # moto's state went back to what is durable (write_through)
+            log.error("S3 state could not be written to %s: %s", self.data_dir, exc)
+            message = f"The change could not be written to disk and was not made: {exc.strerror}."
             return _s3_error(start_response, method, 500, "InternalError", message)
         if body is None:
             message = f"smlocal's S3 could not process this request ({captured[0]})."
@@ -91,20 +93,23 @@ class EmbeddedS3:
         return body
 
 
-def _read_body_once(environ: dict) -> None:
-    """Read a large request body into one bytes object that werkzeug and moto then share.
+def _read_body_once(environ: dict) -> bool:
+    """Read the request body into one bytes object that werkzeug and moto then share; False
+    when the client sent less than its Content-Length (it disconnected mid-body).
 
     moto needs the whole body of a PUT (it is `request.data`); werkzeug's own read would join
-    64 KiB chunks into a second copy. Multipart parts and SageMaker JSON are small, so this
-    matters for single large PUTs: they are held in memory once, then spooled to disk."""
+    64 KiB chunks into a second copy, and the server's input stream returns a short body at
+    the end of the stream without an error, which moto would store as a truncated object."""
     length = environ.get("CONTENT_LENGTH") or ""
-    if not length.isdigit() or int(length) <= CHUNK:
-        return
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return
-    data = environ["wsgi.input"].read(int(length))
+    if not length.isdigit() or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return True
+    size = int(length)
+    data = environ["wsgi.input"].read(size) if size else b""  # blocks until size or the end
+    if len(data) < size:
+        return False
     environ["wsgi.input"] = io.BytesIO(data)  # BytesIO shares `data`; read() returns it as is
     environ["wsgi.input_terminated"] = True
+    return True
 
 
 def _s3_error(

@@ -41,11 +41,15 @@ def fsync_dir(path: Path) -> None:
 def write_json(path: Path, data: dict) -> None:
     """Atomic replace: a reader (or a restart after kill -9) sees the old or the new file."""
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # e.g. ENOSPC: no half-written temp file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
 
 
@@ -63,14 +67,18 @@ def _object_id(key_name: str) -> str:
 def copy_body(key: FakeKey, dest: Path) -> int:
     """Write `key`'s body to `dest` and fsync it; returns its size."""
     size = 0
-    with key.lock, open(dest, "wb") as out:
-        buffer = key._value_buffer
-        buffer.seek(0)
-        while chunk := buffer.read(CHUNK):
-            out.write(chunk)
-            size += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with key.lock, open(dest, "wb") as out:
+            buffer = key._value_buffer
+            buffer.seek(0)
+            while chunk := buffer.read(CHUNK):
+                out.write(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:  # e.g. ENOSPC: the partial copy goes at once
+        dest.unlink(missing_ok=True)
+        raise
     return size
 
 

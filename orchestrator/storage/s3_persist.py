@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moto.s3.models import FakeKey, S3Backend
+from moto.s3.models import FakeKey, S3Backend, s3_backends
 
 from orchestrator.storage.s3_buffers import BodyFile, ConcatBuffer, attach_disk_body
 from orchestrator.storage.s3_disk import Disk, copy_body, fsync_dir, write_json
@@ -61,14 +61,42 @@ class DurableStore:
     # -- write-through --------------------------------------------------------------------
 
     def write_through(self, touched: list[tuple[str, str | None]]) -> None:
-        """Make the current moto state of each touched (bucket, key or None) durable."""
+        """Make the current moto state of each touched (bucket, key or None) durable. When a
+        write fails (disk full), moto's state of that bucket or key goes back to what is
+        durable, so nothing a client was refused is visible; the first OSError is raised."""
+        failure: OSError | None = None
         for bucket_name, key_name in dict.fromkeys(touched):
             bucket = find_bucket(bucket_name)
-            if key_name is None:
-                self._sync_bucket(bucket_name, bucket)
-            elif bucket is not None:
-                self._sync_bucket(bucket_name, bucket)
-                self._sync_key(bucket, key_name)
+            try:
+                if key_name is None:
+                    self._sync_bucket(bucket_name, bucket)
+                elif bucket is not None:
+                    self._sync_bucket(bucket_name, bucket)
+                    self._sync_key(bucket, key_name)
+            except OSError as exc:
+                failure = failure or exc
+                self._revert(bucket_name, key_name)
+        if failure is not None:
+            raise failure
+
+    def _revert(self, bucket_name: str, key_name: str | None) -> None:
+        """Put moto's bucket (a new one: dropped) or key back to its durable state."""
+        with self._lock:
+            bucket = find_bucket(bucket_name)
+            if bucket_name not in self._buckets:  # never made durable: it does not exist
+                if bucket is not None:
+                    backend_of(bucket).buckets.pop(bucket_name, None)
+                    s3_backends.bucket_accounts.pop(bucket_name, None)
+                return
+            if key_name is None or bucket is None:
+                return
+            entry = self._objects.get((bucket_name, key_name))
+            if entry is not None and entry.key() is latest_key(bucket, key_name):
+                return  # the durable key is the one moto serves
+            if key_name in bucket.keys:
+                bucket.keys.pop(key_name)
+            if entry is not None:
+                self._restore(backend_of(bucket), bucket, entry.meta, entry.body.path)
 
     def _sync_bucket(self, name: str, bucket: Any) -> None:
         with self._lock:
@@ -116,7 +144,11 @@ class DurableStore:
             body_path = self._disk.body_path(bucket.name, key.name)
             os.replace(tmp, body_path)
             meta = _key_meta(bucket, key, body_path.name)
-            write_json(self._disk.meta_path(bucket.name, key.name), meta)  # commit
+            try:
+                write_json(self._disk.meta_path(bucket.name, key.name), meta)  # commit
+            except OSError:
+                body_path.unlink(missing_ok=True)  # never committed
+                raise
             body = BodyFile(body_path)
             old = self._objects.get((bucket.name, key.name))
             self._track(bucket.name, key, meta, body)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.client.demo import demo_request
+from tests.integration.browser import chromium
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -149,32 +150,7 @@ def test_the_report_is_one_self_contained_file(report_file):
 @pytest.fixture(scope="module")
 def browser():
     """Headless Debian Chromium via Selenium, every host name unresolvable (no network)."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError as exc:
-        _unavailable(f"selenium is not installed ({exc}); pip install -e '.[test]'")
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        _unavailable("chromium/chromedriver missing; run scripts/ensure-browser.sh")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,900", "--host-resolver-rules=MAP * ~NOTFOUND",
-                "--proxy-server=127.0.0.1:9", "--disable-background-networking"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    b = webdriver.Chrome(service=Service(driver), options=options)
-    try:
-        yield b
-    finally:
-        b.quit()
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE:
-        pytest.fail(f"{reason} (SMLOCAL_REQUIRE_DOCKER=1 makes this a failure)", pytrace=False)
-    pytest.skip(reason)
+    yield from chromium()
 
 
 def test_chromium_renders_every_chart_of_the_report_offline(report_file, browser, tmp_path):

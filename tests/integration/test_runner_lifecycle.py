@@ -99,6 +99,32 @@ def test_a_container_ignoring_sigterm_is_killed_after_the_grace_period(env) -> N
     assert outcome.training_end - stopped_at >= GRACE
 
 
+@pytest.mark.parametrize("signal", ["SIGKILL", "SIGTERM"])
+def test_a_signal_from_outside_is_a_retried_infrastructure_error(env, signal) -> None:
+    """`docker kill` (or an engine restart) of a running container: the job did not fail on
+    its own, so it is an internal error, retried under RetryStrategy, saying what happened."""
+    spec = env.spec(hyperparameters={"sleep_seconds": "60"}, max_retry_attempts=1)
+    env.backend.launch(spec, env.sink)
+    env.sink.wait_line("PROBE_SLEEPING")
+    (first,) = env.engine.list_containers(f"{env.prefix}.job={spec.name}")
+    send = env.engine.kill if signal == "SIGKILL" else env.engine.stop  # not through the job
+    send(first.id)
+    env.sink.wait_for(lambda: env.sink.texts(job=spec.name).count("PROBE_SLEEPING") == 2,
+                      what="the retry")
+    send(next(c.id for c in env.engine.list_containers(f"{env.prefix}.job={spec.name}")
+              if c.id != first.id))
+    outcome = env.sink.outcome(spec.name)
+    code = 137 if signal == "SIGKILL" else 143
+    assert outcome.kind == "internal_error"
+    assert outcome.failure_reason == (
+        f"the container of algo-1 was killed from outside smlocal ({signal}, exit code {code}, "
+        "not out of memory), e.g. by docker kill, docker rm -f or a restart of the Docker "
+        "engine")
+    assert env.sink.notes(spec.name) == [
+        f"internal error, retrying (retry 1): {outcome.failure_reason}"]
+    env.wait_cleaned(spec.name)
+
+
 def test_missing_image_is_an_internal_error_after_retries(env) -> None:
     spec = env.spec(image="smlocal/no-such-image:latest", max_retry_attempts=2)
     outcome = env.run(spec)

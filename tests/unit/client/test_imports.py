@@ -13,7 +13,8 @@ from pathlib import Path
 import orchestrator.client
 
 CLIENT_DIR = Path(orchestrator.client.__file__).parent
-ALLOWED = ("orchestrator.client", "orchestrator.config", "orchestrator.status")
+ALLOWED = ("orchestrator.client", "orchestrator.config", "orchestrator.credentials",
+           "orchestrator.status")
 SERVER_ONLY = {"local_server": ("orchestrator.app",)}
 SERVER_PACKAGES = ("orchestrator.api", "orchestrator.controller", "orchestrator.runner",
                    "orchestrator.storage", "orchestrator.app")
