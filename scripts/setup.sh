@@ -83,6 +83,7 @@ PYTHON=$python bash "$here/setup-sdk3.sh" \
   || die "installing the SageMaker Python SDK v3 failed (see above)"
 step 4/5 "images"
 bash "$here/build-images.sh" || die "building the images failed (see above)"
+bash "$here/ensure-browser.sh" || die "headless Chromium for the browser tests is missing (see above)"
 step 5/5 "example data"
 "$python" "$here/make-example-data.py" "$root/data/example" >/dev/null \
   || die "writing the example data failed"
