@@ -36,7 +36,9 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return serve(args.host, args.port, args.state_dir, backend=args.backend)
+    return serve(args.host, args.port, args.state_dir, backend=args.backend,
+                 access_key_id=args.access_key_id, secret_access_key=args.secret_access_key,
+                 credentials_file=args.credentials_file)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -76,6 +78,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from orchestrator.client.progress import print_training_jobs
 
+    if args.csv or args.json:  # the SDK's HyperparameterTuningJobAnalytics(...).dataframe()
+        from orchestrator.client.analytics import export
+
+        endpoint = default_endpoint(args.endpoint)
+        code, text = guarded(endpoint, lambda: export(client("sagemaker", endpoint), args.name,
+                                                      "csv" if args.csv else "json"))
+        if text is not None:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return code
     kwargs: dict[str, Any] = {"HyperParameterTuningJobName": args.name, "MaxResults": 100}
     if args.sort == "objective":
         kwargs.update(SortBy="FinalObjectiveMetricValue",
@@ -137,6 +148,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         embedded=server.embedded)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestrator.client.report import write_report
+
+    endpoint = default_endpoint(args.endpoint)
+    path = args.output or f"{args.name}.html"
+    code, _ = guarded(endpoint, lambda: write_report(
+        client("sagemaker", endpoint), client("cloudwatch", endpoint), args.name, path))
+    if code == EXIT_OK:
+        print(f"report written to {path}")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smlocal", description=__doc__.split("\n")[0])
     p.add_argument("--endpoint", help=f"smlocal endpoint (default http://127.0.0.1:"
@@ -145,11 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="serve SageMaker + S3 on one port")
-    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "loopback; any other needs an access key and turns authentication on)")
     s.add_argument("--port", type=int, default=DEFAULT_PORT)
     s.add_argument("--state-dir", help="state directory (default $SMLOCAL_HOME or ~/.smlocal)")
     s.add_argument("--backend", help="where training jobs run: docker (default, or "
                    "$SMLOCAL_BACKEND) or fake (in-process containers, for tests)")
+    s.add_argument("--access-key-id", help="require requests SigV4-signed with this key "
+                   "(or $SMLOCAL_ACCESS_KEY_ID); needs --secret-access-key")
+    s.add_argument("--secret-access-key", help="its secret (or $SMLOCAL_SECRET_ACCESS_KEY)")
+    s.add_argument("--credentials-file", help="an AWS credentials file with the key "
+                   "([default] or only section; or $SMLOCAL_CREDENTIALS_FILE)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("tune", help="submit a CreateHyperParameterTuningJob JSON body")
@@ -170,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("--sort", choices=["name", "objective"], default="name")
     s.add_argument("--descending", action="store_true")
+    fmt = s.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="the SDK's analytics dataframe as CSV")
+    fmt.add_argument("--json", action="store_true", help="the same as a JSON list of records")
     s.set_defaults(func=cmd_jobs)
 
     s = sub.add_parser("stop", help="stop a tuning job (or --training job)")
@@ -189,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=20)
     s.add_argument("--parallel", type=int, default=4)
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("report", help="a tuning job as one self-contained HTML file")
+    s.add_argument("name")
+    s.add_argument("-o", "--output", help="the HTML file (default NAME.html)")
+    s.set_defaults(func=cmd_report)
+
+    from orchestrator.client.container_commands import register  # train, regex-check, check
+    register(sub)
     return p
 
 
