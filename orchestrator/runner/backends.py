@@ -6,6 +6,8 @@ listen on (so containers reach its S3), starts the server, then has the factory 
 backend for the server's port. Names:
 
 - "docker" (default): the local Docker engine (`runner.docker_engine`).
+- "swarm": services on a Docker Swarm (`runner.swarm_engine`; run on a manager, images
+  through SMLOCAL_SWARM_REGISTRY, containers reach S3 at SMLOCAL_SWARM_ADDRESS).
 - "fake": in-process containers running the contract probe's behaviour
   (`runner.fake_engine`); no Docker needed. One engine per process, so a restarted app in the
   same process re-adopts its "containers" as it would Docker's.
@@ -44,6 +46,12 @@ def _docker_engine() -> ContainerEngine:
     return DockerEngine()
 
 
+def _swarm_engine() -> ContainerEngine:
+    from orchestrator.runner.swarm_engine import SwarmEngine  # SMLOCAL_SWARM_REGISTRY, ...
+
+    return SwarmEngine(stop_grace_seconds=Settings().stop_grace_seconds)
+
+
 _fake_engine: ContainerEngine | None = None
 _fake_lock = threading.Lock()
 
@@ -67,6 +75,7 @@ class EngineKind:
 ENGINES: dict[str, EngineKind] = {
     "docker": EngineKind(_docker_engine, shared=False),
     "fake": EngineKind(_shared_fake_engine, shared=True),
+    "swarm": EngineKind(_swarm_engine, shared=False),  # issue 10, runner.swarm_engine
 }
 
 

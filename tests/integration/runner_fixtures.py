@@ -222,13 +222,46 @@ class FakeHarness(EngineHarness):
         return f"image {image} is not known to the fake engine"
 
 
-ENGINES = [pytest.param("docker", marks=pytest.mark.docker), "fake"]
+class SwarmHarness(EngineHarness):
+    """The two-node lab (`swarm_lab`): services, overlay networks, images by digest."""
+
+    def __init__(self, docker_client, image: str, lab) -> None:
+        from orchestrator.runner.swarm_engine import SwarmEngine
+
+        self.name, self.image, self.docker, self.s3_host = "swarm", image, docker_client, lab.address
+        self.engine = SwarmEngine(registry=lab.registry, address=lab.address,
+                                  stop_grace_seconds=GRACE, reserve_fraction=float(__import__("os").environ.get("SMLOCAL_SWARM_RESERVE", "0")),
+                                  node_engines={"10.200.0.2": lab.node2})
+
+    def networks(self, prefix: str, job: str) -> list[str]:
+        return [n["Name"] for n in self.docker.api.networks(filters={"label": f"{prefix}.job={job}"})]
+
+    def missing_image_reason(self, image: str) -> str:
+        return (f"image {image} not found locally; build it or docker pull it "
+                "(the swarm backend pushes local images to its registry)")
+
+    def clean(self, prefix: str) -> None:
+        for service in self.docker.api.services(filters={"label": f"{prefix}.job"}):
+            self.engine.remove(service["Spec"]["Name"])
+        for network in self.docker.api.networks(filters={"label": f"{prefix}.job"}):
+            self.engine.remove_network(network["Name"])
+
+
+ENGINES = [
+    pytest.param("docker", marks=pytest.mark.docker),
+    "fake",
+    pytest.param("swarm", marks=[pytest.mark.docker, pytest.mark.slow, pytest.mark.swarm]),
+]
 
 
 def _harness(request, name: str) -> EngineHarness:
     if name == "docker":
         return DockerHarness(request.getfixturevalue("docker_client"),
                              request.getfixturevalue("probe_image"))
+    if name == "swarm":
+        return SwarmHarness(request.getfixturevalue("docker_client"),
+                            request.getfixturevalue("probe_image"),
+                            request.getfixturevalue("swarm_lab"))
     return FakeHarness()
 
 
