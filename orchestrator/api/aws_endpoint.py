@@ -32,7 +32,7 @@ from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
 import botocore.session
-from botocore import parsers, serialize
+from botocore import parsers, serialize, validate
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.utils import parse_timestamp
 
@@ -125,10 +125,12 @@ class AwsEndpoint:
         op = self._operation(wire.operation)
         try:
             params = decode(wire, op)
-        except (ValueError, TypeError, KeyError, parsers.ResponseParserError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError,
+                parsers.ResponseParserError) as exc:  # botocore's parsers on a wrong shape
             raise ServiceError(self.bad_input_code, f"The request could not be read: {exc}") \
                 from exc
         _check_required(params, op.input_shape, self.bad_input_code)
+        _check_shape(params, op.input_shape, self.bad_input_code)
         result = self.handler.handle(op.name, params)
         return encode(wire.protocol, op, result, request_id)
 
@@ -153,8 +155,12 @@ def decode(wire: WireRequest, op: OperationModel) -> dict[str, Any]:
         return _from_form(wire.form, shape, "")
     if not wire.body.strip():
         return {}
+    if wire.protocol == "json" and not isinstance(json.loads(wire.body), dict):
+        raise ValueError("the body must be a JSON object")
     parser = parsers.RpcV2CBORParser() if wire.protocol == "cbor" else parsers.JSONParser()
     parsed = parser.parse({"body": wire.body, "headers": {}, "status_code": 200}, shape)
+    if not isinstance(parsed, dict):
+        raise ValueError("the body must be a structure")
     parsed.pop("ResponseMetadata", None)
     return parsed
 
@@ -212,6 +218,16 @@ def _check_required(params: dict[str, Any], shape: Shape | None, code: str) -> N
     missing = [name for name in shape.required_members if name not in params]
     if missing:
         raise ServiceError(code, f"The request must contain the parameter {missing[0]}.")
+
+
+def _check_shape(params: dict[str, Any], shape: Shape | None, code: str) -> None:
+    """Types, ranges and lengths as botocore's client validates them, so handlers only ever
+    see values of their shape's types (a wrong one is the caller's error, never a 500)."""
+    if shape is None:
+        return
+    report = validate.ParamValidator().validate(params, shape)
+    if report.has_errors():
+        raise ServiceError(code, report.generate_report().replace("\n", " "))
 
 
 # ---- encoding --------------------------------------------------------------------------------
@@ -283,14 +299,14 @@ def _xml(parent: ElementTree.Element, name: str, value: Any, shape: Shape) -> No
     elif kind == "map":
         for key, item in value.items():
             entry = ElementTree.SubElement(node, "entry")
-            ElementTree.SubElement(entry, "key").text = str(key)
+            ElementTree.SubElement(entry, "key").text = xml_text(str(key))
             _xml(entry, "value", item, shape.value)
     elif kind == "timestamp":
         node.text = _iso(value)
     elif kind == "boolean":
         node.text = "true" if value else "false"
     else:
-        node.text = str(value)
+        node.text = xml_text(str(value))
 
 
 def error_response(protocol: str, code: str, message: str, request_id: str,
@@ -303,7 +319,7 @@ def error_response(protocol: str, code: str, message: str, request_id: str,
         error = ElementTree.SubElement(root, "Error")
         ElementTree.SubElement(error, "Type").text = "Sender"
         ElementTree.SubElement(error, "Code").text = code
-        ElementTree.SubElement(error, "Message").text = message
+        ElementTree.SubElement(error, "Message").text = xml_text(message)
         ElementTree.SubElement(root, "RequestId").text = request_id
         return _xml_headers(), ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
     headers = [("x-amzn-query-error", f"{code};Sender"), ("X-Amzn-ErrorType", code)]
@@ -365,6 +381,16 @@ def respond(start_response: Callable, status: int, headers: list, body: bytes,
 
 def _xml_headers() -> list[tuple[str, str]]:
     return [("Content-Type", "text/xml")]
+
+
+# Characters XML 1.0 cannot carry at all, even escaped [W3C XML 1.0 §2.2 Char].
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` with characters XML cannot carry written as `\\xNN` (a user's value echoed in
+    a message must not make the whole answer unreadable)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _epoch(value: Any) -> float:
