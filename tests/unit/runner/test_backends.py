@@ -19,9 +19,10 @@ def test_docker_is_the_default_and_the_environment_chooses(monkeypatch):
 
 
 def test_registry_names_and_unknown_names():
-    assert backends.names() == ["docker", "fake"]
-    with pytest.raises(ValueError, match="unknown backend 'swarm'; choose one of: docker, fake"):
-        backends.backend_factory("swarm")
+    assert backends.names() == ["docker", "fake", "swarm"]
+    with pytest.raises(ValueError,
+                       match="unknown backend 'kubernetes'; choose one of: docker, fake, swarm"):
+        backends.backend_factory("kubernetes")
 
 
 def test_fake_backend_wiring_listens_nowhere_new_and_shares_its_engine(tmp_path):
