@@ -10,8 +10,10 @@ this order:
 4. an image of an AWS registry (accounts and repositories from the SageMaker Python SDK, see
    `orchestrator.aws_image_registries`): a built-in algorithm with a local stand-in runs the
    stand-in (`xgboost`/`sagemaker-xgboost`, every version and region → `smlocal/xgboost:latest`);
-   any other AWS image (built-in without stand-in, framework Deep Learning Container, service
-   image) cannot be resolved;
+   a framework image with a local stand-in runs the stand-in (`FRAMEWORK_STAND_INS`:
+   `sagemaker-scikit-learn` → `smlocal/sklearn-framework:latest`; `sagemaker-xgboost` in script
+   mode → `smlocal/xgboost-framework:latest`); any other AWS image (built-in without stand-in,
+   other framework Deep Learning Containers, service images) cannot be resolved;
 5. an image of any other account (the user's own ECR) runs the local `<repository>:<tag>`.
 
 What cannot be resolved comes back as a `ClientError: …` text saying what to build or map; the
@@ -105,6 +107,35 @@ def builtin_algorithm(image: str | None,
     if ecr is None or script_mode(hyperparameters):
         return None
     return next((ALGORITHMS[f] for f in ecr.families if f in ALGORITHMS), None)
+
+
+@dataclass(frozen=True)
+class FrameworkStandIn:
+    """The local image that runs a SageMaker framework image (the training toolkit's script
+    mode); `script_mode_only`: the repository is also a built-in algorithm's, which it is
+    without script-mode hyperparameters."""
+
+    title: str
+    image: str
+    script_mode_only: bool = False
+
+
+# AWS framework repositories (every version and region) → their local stand-ins.
+FRAMEWORK_STAND_INS = {
+    "sagemaker-scikit-learn": FrameworkStandIn("scikit-learn", "smlocal/sklearn-framework:latest"),
+    "sagemaker-xgboost": FrameworkStandIn("XGBoost", "smlocal/xgboost-framework:latest",
+                                          script_mode_only=True),
+}
+
+
+def framework_stand_in(image: str | None, hyperparameters: Mapping[str, str] | None = None
+                       ) -> FrameworkStandIn | None:
+    """The framework stand-in for an AWS image URI, or None (built-in use, other images)."""
+    ecr = parse_ecr(image) if image else None
+    stand_in = FRAMEWORK_STAND_INS.get(ecr.repository) if ecr and ecr.aws_owned else None
+    if stand_in is None or (stand_in.script_mode_only and not script_mode(hyperparameters)):
+        return None
+    return stand_in
 
 
 # -- the explicit map ------------------------------------------------------------------------
@@ -246,18 +277,24 @@ class ImageResolver:
             f"from; it runs the same-named local image {local} instead, and there is no such "
             f"image here. Build or tag it (docker tag <your image> {local}), or {_MAP_HINT}."))
 
+    def _stand_in(self, ecr: EcrImage, kind: str, stand_in: str) -> Resolution:
+        if self.image_exists(stand_in):
+            return Resolution(stand_in, note=(
+                f"TrainingImage {ecr.uri} ({kind}) runs as its local stand-in {stand_in}"))
+        return Resolution(None, (
+            f"ClientError: TrainingImage {ecr.uri} is the {kind}, which smlocal runs with the "
+            f"local image {stand_in}; that image is not built. Build it with "
+            f"`bash scripts/build-images.sh`, or {_MAP_HINT}."))
+
     def _aws(self, ecr: EcrImage, hyperparameters: Mapping[str, str] | None) -> Resolution:
         algorithm = builtin_algorithm(ecr.uri, hyperparameters)
         if algorithm is not None and algorithm.stand_in:
-            if self.image_exists(algorithm.stand_in):
-                return Resolution(algorithm.stand_in, note=(
-                    f"TrainingImage {ecr.uri} (built-in {algorithm.title} algorithm) runs as "
-                    f"its local stand-in {algorithm.stand_in}"))
-            return Resolution(None, (
-                f"ClientError: TrainingImage {ecr.uri} is the built-in {algorithm.title} "
-                f"algorithm, which smlocal runs with the local image {algorithm.stand_in}; that "
-                "image is not built. Build it with `bash scripts/build-images.sh`, or "
-                f"{_MAP_HINT}."))
+            return self._stand_in(ecr, f"built-in {algorithm.title} algorithm",
+                                  algorithm.stand_in)
+        framework = framework_stand_in(ecr.uri, hyperparameters)
+        if framework is not None:
+            return self._stand_in(ecr, f"{framework.title} framework image",
+                                  framework.image)
         if algorithm is not None:
             return Resolution(None, (
                 f"ClientError: TrainingImage {ecr.uri} is the built-in {algorithm.title} "

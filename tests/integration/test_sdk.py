@@ -26,7 +26,7 @@ explicitly: `sagemaker.Session(boto_session=boto3.Session(region_name=..., aws_a
 aws_secret_access_key=..), sagemaker_client=<sagemaker client with endpoint_url>, ...)` and then
 set `session.s3_client` / `session.s3_resource` to S3 clients with `endpoint_url` (the Session
 constructor has no parameter for them). The SDK still creates its CloudWatch Logs client from the
-boto session, so either also export `AWS_ENDPOINT_URL_LOGS`, or pass `logs="None"` to `fit()`.
+boto session, so either also export `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS` (botocore names it after the service id "CloudWatch Logs"), or pass `logs="None"` to `fit()`.
 `explicit_session` below is that recipe; the tuner test uses it, the estimator test the first.
 """
 

@@ -17,6 +17,7 @@ from orchestrator.images import (
     ImageResolver,
     MapFile,
     builtin_algorithm,
+    framework_stand_in,
     parse_ecr,
 )
 from orchestrator.metrics.parser import MetricParser
@@ -29,6 +30,10 @@ IC = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
 PYTORCH = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:1.12-gpu-py38"
 OWN = "111122223333.dkr.ecr.us-west-2.amazonaws.com/smlocal/probe:latest"
 STAND_IN = "smlocal/xgboost:latest"
+SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+SKLEARN_STAND_IN = "smlocal/sklearn-framework:latest"
+XGB_FRAMEWORK_STAND_IN = "smlocal/xgboost-framework:latest"
+SCRIPT_MODE = {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://b/src.tgz"'}
 
 
 def resolver(present: set[str] | None = None, mapping: dict[str, str] | None = None
@@ -36,6 +41,24 @@ def resolver(present: set[str] | None = None, mapping: dict[str, str] | None = N
     present = {STAND_IN} if present is None else present
     image_map = ImageMap(tuple((mapping or {}).items()), "test map")
     return ImageResolver(lambda: image_map, lambda image: image in present)
+
+
+def sdk_image_uris(family: str, scopes: tuple[str, ...]) -> set[str]:
+    """Every image URI of `family` that the SDK's image_uris knows (read from its config file):
+    each version in each region; skips without the SDK."""
+    spec = importlib.util.find_spec("sagemaker")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the SageMaker Python SDK is not installed (pip install -e '.[sdk]')")
+    config = Path(next(iter(spec.submodule_search_locations))) / "image_uri_config"
+    data = json.loads((config / f"{family}.json").read_text())
+    uris = set()
+    for scope in scopes:
+        for version, entry in data[scope]["versions"].items():
+            for region, account in entry["registries"].items():
+                domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+                tag = version if entry["repository"] == "xgboost" else f"{version}-cpu-py3"
+                uris.add(f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{tag}")
+    return uris
 
 
 # -- recognising AWS images ------------------------------------------------------------------
@@ -56,17 +79,7 @@ def test_xgboost_images_of_every_kind_are_builtin_xgboost(uri: str) -> None:
 
 def test_every_xgboost_registry_of_the_sdk_resolves_to_the_stand_in() -> None:
     """All regions and versions that the SDK's image_uris knows (read from its config file)."""
-    spec = importlib.util.find_spec("sagemaker")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the SageMaker Python SDK is not installed (pip install -e '.[sdk]')")
-    config = Path(next(iter(spec.submodule_search_locations))) / "image_uri_config"
-    data = json.loads((config / "xgboost.json").read_text())
-    uris = set()
-    for version, entry in data["training"]["versions"].items():
-        for region, account in entry["registries"].items():
-            domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-            tag = version if entry["repository"] == "xgboost" else f"{version}-cpu-py3"
-            uris.add(f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{tag}")
+    uris = sdk_image_uris("xgboost", ("training",))
     assert len(uris) > 100
     r = resolver()
     assert {u for u in uris if r.resolve(u).image != STAND_IN} == set()
@@ -98,13 +111,75 @@ def test_parse_ecr() -> None:
         assert parse_ecr(plain) is None
 
 
-def test_script_mode_sagemaker_xgboost_is_a_framework_not_the_builtin() -> None:
-    hp = {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://b/src.tgz"'}
-    assert builtin_algorithm(XGB_FRAMEWORK, hp) is None
-    result = resolver().resolve(XGB_FRAMEWORK, hp)
-    assert result.image is None and result.failure is not None
-    assert result.failure.startswith(f"ClientError: TrainingImage {XGB_FRAMEWORK} is an AWS-owned "
-                                     "image (xgboost) used as a framework (script mode)")
+# -- framework stand-ins ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("uri", [
+    SKLEARN,
+    "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:0.20.0-cpu-py3",
+    "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn:0.23-1-cpu-py3",
+    "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-scikit-learn:1.2-1-cpu-py3",
+])
+@pytest.mark.parametrize("hyperparameters", [SCRIPT_MODE, None, {}])
+def test_scikit_learn_images_run_the_sklearn_framework_stand_in(uri, hyperparameters) -> None:
+    stand_in = framework_stand_in(uri, hyperparameters)
+    assert stand_in is not None and stand_in.image == SKLEARN_STAND_IN
+    assert builtin_algorithm(uri, hyperparameters) is None
+    result = resolver({SKLEARN_STAND_IN}).resolve(uri, hyperparameters)
+    assert (result.image, result.failure) == (SKLEARN_STAND_IN, None)
+    assert result.note == (f"TrainingImage {uri} (scikit-learn framework image) runs as its "
+                           f"local stand-in {SKLEARN_STAND_IN}")
+
+
+@pytest.mark.parametrize("uri", [
+    XGB_FRAMEWORK,
+    "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+    "257758044811.dkr.ecr.us-east-2.amazonaws.com/sagemaker-xgboost:1.5-1",
+])
+def test_script_mode_sagemaker_xgboost_is_a_framework_not_the_builtin(uri: str) -> None:
+    assert builtin_algorithm(uri, SCRIPT_MODE) is None
+    present = {STAND_IN, XGB_FRAMEWORK_STAND_IN}
+    result = resolver(present).resolve(uri, SCRIPT_MODE)
+    assert result.image == XGB_FRAMEWORK_STAND_IN
+    assert result.note == (f"TrainingImage {uri} (XGBoost framework image) runs as its local "
+                           f"stand-in {XGB_FRAMEWORK_STAND_IN}")
+    # Without script-mode hyperparameters the same image is the built-in algorithm.
+    assert resolver(present).resolve(uri, {"sagemaker_program": '"t.py"'}).image \
+        == XGB_FRAMEWORK_STAND_IN
+    assert resolver(present).resolve(uri, {"num_round": "10"}).image == STAND_IN
+    assert resolver(present).resolve(uri).image == STAND_IN
+    assert framework_stand_in(uri, {"num_round": "10"}) is None
+
+
+def test_framework_stand_ins_need_an_aws_registry_and_a_known_repository() -> None:
+    own = "111122223333.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    assert framework_stand_in(own, SCRIPT_MODE) is None
+    assert resolver({SKLEARN_STAND_IN}).resolve(own, SCRIPT_MODE).image is None
+    assert framework_stand_in(PYTORCH, SCRIPT_MODE) is None
+    assert framework_stand_in("smlocal/sklearn-framework:latest", SCRIPT_MODE) is None
+    assert framework_stand_in(XGB_LEGACY, SCRIPT_MODE) is None  # `xgboost`: built-in only
+
+
+def test_framework_stand_in_that_is_not_built_says_how_to_build_it() -> None:
+    result = resolver(set()).resolve(SKLEARN, SCRIPT_MODE)
+    assert result.image is None
+    assert result.failure == (
+        f"ClientError: TrainingImage {SKLEARN} is the scikit-learn framework image, which "
+        f"smlocal runs with the local image {SKLEARN_STAND_IN}; that image is not built. Build "
+        "it with `bash scripts/build-images.sh`, or map it to a local image in the file named "
+        'by SMLOCAL_IMAGE_MAP (JSON: {"<uri, repository:tag or glob>": "<local image>"}).')
+
+
+def test_the_image_map_wins_over_framework_stand_ins() -> None:
+    r = resolver({SKLEARN_STAND_IN}, {"sagemaker-scikit-learn:*": "my/sklearn:{tag}"})
+    assert r.resolve(SKLEARN, SCRIPT_MODE).image == "my/sklearn:1.2-1-cpu-py3"
+
+
+def test_every_sklearn_registry_of_the_sdk_resolves_to_the_stand_in() -> None:
+    uris = sdk_image_uris("sklearn", ("training", "inference"))
+    assert len(uris) > 50
+    r = resolver({SKLEARN_STAND_IN})
+    assert {u for u in uris if r.resolve(u, SCRIPT_MODE).image != SKLEARN_STAND_IN} == set()
 
 
 # -- resolution ------------------------------------------------------------------------------
