@@ -167,12 +167,7 @@ class DockerEngine:
         return {host: next(free) for host in hosts}
 
     def remove_network(self, name: str) -> None:
-        try:
-            self.api.remove_network(name)
-        except NotFound:
-            pass
-        except (DockerException, requests.RequestException) as exc:
-            log.warning("could not remove network %s: %s", name, exc)
+        remove_quietly(lambda: self.api.remove_network(name), f"network {name}")
 
     # ---- containers -----------------------------------------------------------------------
 
@@ -245,12 +240,8 @@ class DockerEngine:
             log.warning("could not send %s to %s: %s", signal, container_id[:12], exc)
 
     def remove(self, container_id: str) -> None:
-        try:
-            self.api.remove_container(container_id, force=True, v=True)
-        except NotFound:
-            pass
-        except (DockerException, requests.RequestException) as exc:
-            log.warning("could not remove container %s: %s", container_id[:12], exc)
+        remove_quietly(lambda: self.api.remove_container(container_id, force=True, v=True),
+                       f"container {container_id[:12]}")
 
     def list_containers(self, label: str) -> list[ContainerState]:
         """Containers carrying `label` (`key` or `key=value`), with their state."""
@@ -328,6 +319,17 @@ class DockerEngine:
                 on_chunk(stream, timestamp, text)
         finally:
             response.close()
+
+
+def remove_quietly(remove: Callable[[], object], what: str) -> None:
+    """Clean-up through the Engine API: already gone is done; any other error is logged, not
+    raised (the job's outcome is decided; a leftover is removed by the next recover())."""
+    try:
+        remove()
+    except NotFound:
+        pass
+    except (DockerException, requests.RequestException) as exc:
+        log.warning("could not remove %s: %s", what, exc)
 
 
 def _missing(image: str) -> InfraError:

@@ -75,7 +75,7 @@ from docker.types import (
 
 from orchestrator.runner import confined
 from orchestrator.runner import engine as protocol
-from orchestrator.runner.docker_engine import _shutdown
+from orchestrator.runner.docker_engine import _shutdown, remove_quietly
 from orchestrator.runner.engine import ContainerRequest, ContainerState, InfraError
 from orchestrator.runner.logstream import iter_frames, parse_docker_timestamp, split_timestamp
 from orchestrator.runner.resources import GIB, HostCapacity
@@ -519,12 +519,7 @@ class SwarmEngine:
             self.remove_network(network)
 
     def _remove_service(self, name: str) -> None:
-        try:
-            self.api.remove_service(name)
-        except NotFound:
-            pass
-        except (DockerException, requests.RequestException) as exc:
-            log.warning("could not remove service %s: %s", name, exc)
+        remove_quietly(lambda: self.api.remove_service(name), f"service {name}")
 
     def _service(self, name: str) -> dict | None:
         try:

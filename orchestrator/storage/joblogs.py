@@ -41,10 +41,3 @@ def read_events(logs_dir: Path, job_name: str, offset: int = 0) -> tuple[list[Ev
             continue
         out.append((int(ms), str(host), str(text)))
     return out, offset + end
-
-
-def render(event: Event) -> str:
-    """Plain text, host prefix only for hosts other than algo-1 (as `smlocal logs` shows it,
-    `orchestrator.client.logs.render`, which cannot import storage)."""
-    _, host, text = event
-    return text if host == "algo-1" else f"[{host}] {text}"

@@ -18,7 +18,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -215,7 +214,16 @@ def test_an_expired_presigned_url_is_refused(served) -> None:
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(url.replace("soon-gone", "soon-gonE"))
         assert b"<Code>SignatureDoesNotMatch</Code>" in info.value.read()
-    time.sleep(2.1)
+    def expired(url: str) -> bool:
+        try:
+            urllib.request.urlopen(url)
+        except urllib.error.HTTPError:
+            return True
+        return False
+
+    # ExpiresIn=1: poll until the server says so (a second or two), then check how it says it.
+    wait_for(lambda: all(expired(u) for u in urls), timeout=15, every=0.2,
+             what="the presigned URLs to expire")
     for url in urls:
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(url)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from typing import Any
 
 import botocore.exceptions
@@ -177,12 +176,11 @@ def test_own_account_ecr_uri_without_local_image_fails_saying_what_to_do(server)
     app, sm, s3, data_uri = server
     image = f"{OWN_ACCOUNT_ECR}/smlocal/never-built:1"
     sm.create_training_job(**own_ecr_training_job("own-ecr-missing", image, data_uri))
-    deadline = time.monotonic() + 30
-    while True:
+    def ended() -> dict[str, Any] | None:
         d = sm.describe_training_job(TrainingJobName="own-ecr-missing")
-        if d["TrainingJobStatus"] != "InProgress" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return d if d["TrainingJobStatus"] != "InProgress" else None
+
+    d = wait_for(ended, timeout=30, every=0.2, what="own-ecr-missing to end")
     assert d["TrainingJobStatus"] == "Failed"
     assert d["FailureReason"].startswith(
         f"ClientError: TrainingImage {image} is in Amazon ECR, which smlocal does not pull "

@@ -32,6 +32,11 @@ def kill_9(server: ServerProcess) -> None:
     server.stop()
 
 
+def restart(server: ServerProcess, state) -> ServerProcess:
+    """A new `smlocal serve` on the killed one's state and port (clients keep their URL)."""
+    return ServerProcess(state, port=int(server.url.rsplit(":", 1)[1]))
+
+
 def job_containers(docker_client: Any, job: str) -> list[Any]:
     return docker_client.containers.list(all=True, filters={"label": f"smlocal.job={job}"})
 
@@ -39,7 +44,6 @@ def job_containers(docker_client: Any, job: str) -> list[Any]:
 def test_kill_9_during_early_stopping_then_restart(tmp_path, docker_client, epoch_image):
     state = tmp_path / "state"
     server = ServerProcess(state)
-    port = int(server.url.rsplit(":", 1)[1])
     sm, s3 = clients(server.url)
     name = "crash-early"
     try:
@@ -58,7 +62,7 @@ def test_kill_9_during_early_stopping_then_restart(tmp_path, docker_client, epoc
         wait_for(mid_run, timeout=300, what="3 finished and 2 running jobs")
         kill_9(server)
         assert containers_of(docker_client, name)  # they outlive the server
-        server = ServerProcess(state, port=port)
+        server = restart(server, state)
         d = wait_terminal(sm, name, timeout=400)
         assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
         jobs = training_jobs(sm, name)
@@ -77,7 +81,6 @@ def test_kill_9_during_a_two_instance_job_then_restart(tmp_path, docker_client,
                                                        smlocal_image):
     state = tmp_path / "state"
     server = ServerProcess(state)
-    port = int(server.url.rsplit(":", 1)[1])
     sm, s3 = clients(server.url)
     name = "crash-multi"
     try:
@@ -98,7 +101,7 @@ def test_kill_9_during_a_two_instance_job_then_restart(tmp_path, docker_client,
             "running") == 2, timeout=120, what="both hosts running")
         kill_9(server)
         assert len(job_containers(docker_client, name)) == 2
-        server = ServerProcess(state, port=port)
+        server = restart(server, state)
 
         def ended() -> dict[str, Any] | None:
             d = sm.describe_training_job(TrainingJobName=name)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.fake_backed import start_app
+from tests.integration.e2e import wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -158,13 +158,13 @@ def test_a_put_cut_short_is_never_visible(tmp_path) -> None:
             with socket.create_connection((host, int(port)), timeout=10) as sock:
                 sock.sendall(f"PUT /cut/{key} HTTP/1.1\r\nHost: {host}\r\n"
                              f"Content-Length: {size}\r\n\r\n".encode() + b"x" * sent)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # the server thread notices the cut on its own
-            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="cut").get("Contents", [])]
-            if keys == ["model.tar.gz"]:
-                break
-            time.sleep(0.1)
-        assert keys == ["model.tar.gz"]
+        def keys() -> list[str]:
+            return [o["Key"] for o in s3.list_objects_v2(Bucket="cut").get("Contents", [])]
+
+        # The server thread notices the cut on its own.
+        wait_for(lambda: keys() == ["model.tar.gz"], timeout=10, every=0.1,
+                 what="only the old object to be listed")
+        assert keys() == ["model.tar.gz"]
         assert s3.get_object(Bucket="cut", Key="model.tar.gz")["Body"].read() == b"old" * 1000
         assert _temp_files(tmp_path / "state" / "s3") == []
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.client.logs import render
 from orchestrator.clock import FakeClock
 from orchestrator.config import Settings
 from orchestrator.controller.training import TrainingService
@@ -11,7 +12,7 @@ from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.runner.base import JobOutcome
 from orchestrator.runner.fake import FakeBackend, FakeScript
 from orchestrator.storage.db import Store
-from orchestrator.storage.joblogs import read_events, render
+from orchestrator.storage.joblogs import read_events
 
 ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20180101T000000"
 

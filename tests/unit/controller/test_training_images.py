@@ -7,12 +7,13 @@ import copy
 
 import pytest
 
+from orchestrator.client.logs import render
 from orchestrator.clock import FakeClock
 from orchestrator.config import Settings
 from orchestrator.controller.training import TrainingService
 from orchestrator.images import ImageMap, ImageResolver
 from orchestrator.runner.fake import FakeBackend, FakeScript
-from orchestrator.storage.joblogs import read_events, render
+from orchestrator.storage.joblogs import read_events
 
 # test_training's `env` fixture, as `training_env`.
 from tests.unit.controller.test_training import env as training_env  # noqa: F401
