@@ -227,9 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="the HTML file (default NAME.html)")
     s.set_defaults(func=cmd_report)
 
-    from orchestrator.client.container_commands import register  # train, regex-check, check
-    register(sub)
+    _register_command_modules(sub)
     return p
+
+
+def _register_command_modules(sub: Any) -> None:
+    """Every `orchestrator/client/*_commands.py` adds its sub-commands through `register(sub)`
+    (train/check/regex-check, export/import/compare, ...), in name order so `--help` is stable."""
+    import importlib
+    import pkgutil
+
+    import orchestrator.client as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.endswith("_commands"):
+            importlib.import_module(f"{package.__name__}.{info.name}").register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
