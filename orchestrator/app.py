@@ -10,13 +10,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.api import routing
 from orchestrator.api.auth import authenticated
+from orchestrator.api.extensions import ExtensionEndpoint
 from orchestrator.api.server import ApiServer, make_app
 from orchestrator.aws_services import aws_services
 from orchestrator.client.dashboard import Dashboard
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Settings
 from orchestrator.controller.cloudwatch_logs import TrainingJobLogs
+from orchestrator.controller.extensions import Context, Extensions, discover
 from orchestrator.controller.service import SageMakerService
 from orchestrator.controller.training import TrainingService
 from orchestrator.controller.tuning import TuningController
@@ -36,6 +39,18 @@ class _ServiceProxy:
 
     def __init__(self) -> None:
         self.target: SageMakerService | None = None
+
+    def handle(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.target is not None, "service not started"
+        return self.target.handle(operation, request)
+
+
+class _ExtensionsProxy:
+    """The same for smlocal's own operations (`controller.extensions`)."""
+
+    def __init__(self) -> None:
+        self.supported_operations = frozenset(e.name for e in discover())
+        self.target: Extensions | None = None
 
     def handle(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         assert self.target is not None, "service not started"
@@ -70,8 +85,10 @@ class SmlocalApp:
         logs = TrainingJobLogs(self.store, s.state_dir / "logs")
         # The dashboard (/ui/) reads this server's public API through its own URL.
         ui = Dashboard(lambda: self.server.url, allowed_hosts=(self.host,))
-        app = make_app(proxy, self.s3, logs=logs, others=aws_services(s, self.store, self.clock),
-                       ui=ui)
+        extensions = _ExtensionsProxy()
+        others = {**aws_services(s, self.store, self.clock),
+                  routing.SMLOCAL: ExtensionEndpoint(extensions)}
+        app = make_app(proxy, self.s3, logs=logs, others=others, ui=ui)
         if s.access_key:  # only SigV4-signed requests pass (api.auth)
             app = authenticated(app, s.access_key)
         self.server = ApiServer(app, host=self.host, port=self.port, extra_hosts=extra)
@@ -82,6 +99,8 @@ class SmlocalApp:
                                       tick_seconds=self.tick_seconds)
         self.service = SageMakerService(self.store, self.training, self.tuner, s, self.clock)
         proxy.target = self.service
+        extensions.target = Extensions(Context(self.store, self.training, self.tuner, s,
+                                               self.clock))
         recovered = self.training.recover()
         if recovered:
             log.info("re-adopted %d unfinished training jobs", len(recovered))

@@ -88,7 +88,12 @@ def normalize_request(operation: str, request: dict) -> dict:
     """Copy of a validated request for the service: `null` members dropped (AWS treats them as
     absent), timestamps as float epoch seconds, float members as Python floats."""
     shape = sagemaker_model.operation(operation).input_shape
-    return _normalize(request, shape) if shape is not None else {}
+    return normalize(request, shape) if shape is not None else {}
+
+
+def normalize(request: dict, shape: Shape) -> dict:
+    """`normalize_request` for any input shape (smlocal's extension operations too)."""
+    return _normalize(request, shape)
 
 
 def shape_response(operation: str, result: dict | None) -> dict:
@@ -96,6 +101,11 @@ def shape_response(operation: str, result: dict | None) -> dict:
     shape = sagemaker_model.operation(operation).output_shape
     if shape is None or result is None:
         return {}
+    return shape_output(result, shape)
+
+
+def shape_output(result: dict, shape: Shape) -> dict:
+    """`shape_response` for any output shape (smlocal's extension operations too)."""
     return _shape(result, shape, shape.name)
 
 

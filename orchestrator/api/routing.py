@@ -25,13 +25,15 @@ from orchestrator.api.aws_endpoint import error_response, respond
 
 SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/,\s]+)/aws4_request")
 S3 = "s3"
+# smlocal's own operations (`api.extensions`): `X-Amz-Target: SmLocal.<Op>`, signed as SageMaker.
+SMLOCAL = "smlocal"
 # Unsigned requests: the JSON target prefix, the RPC v2 service name and the query API
 # version of each served service, by signing name (from botocore's models).
 TARGET_PREFIXES = {"SageMaker": "sagemaker", "Logs_20140328": "logs",
-                   "GraniteServiceVersion20100801": "monitoring"}
+                   "GraniteServiceVersion20100801": "monitoring", "SmLocal": SMLOCAL}
 QUERY_VERSIONS = {"2011-06-15": "sts", "2010-05-08": "iam", "2010-08-01": "monitoring"}
 _RPC = re.compile(r"^/service/([^/]+)/operation/")
-_NAMES = {"sagemaker": "SageMaker", "s3": "S3", "logs": "CloudWatch Logs",
+_NAMES = {"smlocal": "smlocal extensions", "sagemaker": "SageMaker", "s3": "S3", "logs": "CloudWatch Logs",
           "monitoring": "CloudWatch", "sts": "STS", "iam": "IAM"}
 
 
@@ -46,6 +48,14 @@ def signed_service(environ: dict) -> str | None:
         if len(parts) == 5:
             return parts[3]
     return None
+
+
+def extension_or(environ: dict, service: str | None) -> str | None:
+    """`smlocal` for an `SmLocal.` target signed as SageMaker (clients sign extension calls
+    exactly as SageMaker calls), else `service` unchanged."""
+    if service == "sagemaker" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("SmLocal."):
+        return SMLOCAL
+    return service
 
 
 def unsigned_service(environ: dict, form: dict[str, list[str]]) -> str | None:

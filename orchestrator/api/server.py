@@ -79,6 +79,7 @@ def make_app(
         name = routing.signed_service(environ)
         if name is None:
             name = routing.unsigned_service(environ, _peek_form(environ))
+        name = routing.extension_or(environ, name)
         target = apps.get(name) if name else None
         if target is None:
             return routing.unknown_service(environ, start_response, name, apps)

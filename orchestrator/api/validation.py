@@ -49,7 +49,11 @@ _MAX_RENDERED = 200
 
 def validate_request(operation: str, request: dict) -> None:
     """Raise `ValidationError` listing every problem of `request`, or return None."""
-    shape = sagemaker_model.operation(operation).input_shape
+    validate_shape(request, sagemaker_model.operation(operation).input_shape)
+
+
+def validate_shape(request: dict, shape: Shape | None) -> None:
+    """`validate_request` for any input shape (smlocal's extension operations too)."""
     problems = _Walker().problems(request, shape)
     if not problems and shape is not None:
         report = ParamValidator().validate(_drop_nulls(request), shape)

@@ -33,17 +33,25 @@ def client(service: str, endpoint: str) -> Any:
     import boto3  # imported here: `smlocal --help` should not pay for boto3
     from botocore.config import Config
 
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=region(), **credentials(),
+        config=Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=60),
+    )
+
+
+def region() -> str:
+    """The region `client` signs for."""
+    return os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
+
+
+def credentials() -> dict[str, str]:
+    """The key pair `client` signs with (boto3 keyword arguments), as its docstring says."""
     try:
         key = configured_key()
     except CredentialsError:  # half configured: the server's answer will say what is wrong
         key = None
-    return boto3.client(
-        service, endpoint_url=endpoint,
-        region_name=os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
-        **(key.boto3_kwargs() if key else {"aws_access_key_id": "smlocal",
-                                            "aws_secret_access_key": "smlocal"}),
-        config=Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=60),
-    )
+    return key.boto3_kwargs() if key else {"aws_access_key_id": "smlocal",
+                                           "aws_secret_access_key": "smlocal"}
 
 
 def answers(endpoint: str) -> bool:
