@@ -30,6 +30,9 @@ SMLOCAL_BUCKET_PREFIX = "smlocal-"
 # SageMaker pulls from unless TrainingImageConfig says Vpc (a private registry).
 ECR_URI = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/.+")
 ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12})?:(.+)$")
+# A URL of this machine (e.g. an endpoint in Environment) means nothing inside SageMaker.
+THIS_MACHINE = re.compile(r"^[a-z][a-z0-9+.-]*://(localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|"
+                          r"\[::1\])(?=[:/]|$)", re.IGNORECASE)
 
 
 @dataclass
@@ -201,6 +204,9 @@ def _map_strings(node: Any, path: str, mapping: Mapping, problems: list[LocalVal
     match = ARN.match(node)
     if match:
         return _map_arn(node, match, path, mapping, problems)
+    if THIS_MACHINE.match(node):
+        problems.append(LocalValue(path, node, "points at this machine", "change it in the "
+                                   "request, or export with --allow-local and edit the file"))
     return node
 
 

@@ -117,9 +117,10 @@ def _target(args: argparse.Namespace, region: str | None) -> tuple[Any, Any]:
 def _submit(args: argparse.Namespace, source: str, body: dict[str, Any],
             copies: list[tuple[str, str, str]], region: str | None) -> int:
     from botocore.exceptions import (
+        BotoCoreError,
         ClientError,
-        EndpointConnectionError,
         NoCredentialsError,
+        PartialCredentialsError,
         ProfileNotFound,
     )
 
@@ -132,19 +133,14 @@ def _submit(args: argparse.Namespace, source: str, body: dict[str, Any],
         arn = sm.create_hyper_parameter_tuning_job(**body)["HyperParameterTuningJobArn"]
     except ValueError as exc:
         return error(str(exc), EXIT_BAD_INPUT)
-    except (ProfileNotFound, NoCredentialsError) as exc:
+    except (ProfileNotFound, NoCredentialsError, PartialCredentialsError) as exc:
         return error(f"{target}: {exc}", EXIT_BAD_INPUT)
-    except ClientError as exc:
+    except ClientError as exc:  # the target refused the job, or an S3 copy was refused
         err = exc.response["Error"]
-        return error(f"{target} refused: {err['Code']}: {err['Message']}", EXIT_BAD_INPUT)
-    except EndpointConnectionError as exc:
+        return error(f"{exc.operation_name} refused ({target}): {err['Code']}: "
+                     f"{err['Message']}", EXIT_BAD_INPUT)
+    except BotoCoreError as exc:  # connection errors, timeouts
         return error(f"cannot reach {target} ({exc})", EXIT_UNREACHABLE)
-    except Exception as exc:  # botocore's other transport errors: no traceback for users
-        from botocore.exceptions import BotoCoreError
-
-        if isinstance(exc, BotoCoreError):
-            return error(f"cannot reach {target} ({exc})", EXIT_UNREACHABLE)
-        raise
     print(arn)
     return EXIT_OK
 

@@ -167,3 +167,11 @@ def test_bad_input_exits_2_with_a_message(app, capsys, tmp_path):
 def test_unreachable_source_endpoint_exits_4(capsys, free_port):
     code = main(["--endpoint", f"http://127.0.0.1:{free_port()}", "export", "x"])
     assert code == 4 and "cannot reach" in capsys.readouterr().err
+
+
+def test_urls_of_this_machine_are_reported():
+    body = {"TrainingJobDefinition": {"Environment": {
+        "API": "http://127.0.0.1:4577/x", "OK": "https://example.com", "H": "localhost:1"}}}
+    _, problems = apply_mapping(body, Mapping())
+    assert [(p.where, p.why) for p in problems] == [
+        ("TrainingJobDefinition.Environment.API", "points at this machine")]

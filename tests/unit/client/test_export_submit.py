@@ -69,7 +69,8 @@ def test_submit_refused_by_the_target_exits_2_with_its_message(source, target, c
     capsys.readouterr()
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "refused: ResourceInUse" in err and "Traceback" not in err
+    assert "CreateHyperParameterTuningJob refused (http:" in err
+    assert "ResourceInUse" in err and "Traceback" not in err
 
 
 def test_wrong_target_endpoint_exits_4(source, capsys, free_port):
