@@ -19,7 +19,10 @@ lives in `compare_render`. Definitions (also the keys of `compare --json`, which
   same metric in the same direction.
 - **best_so_far**: `by_index` (index, value) for every job with an objective, in creation
   order; `by_time` (seconds from the tuning job's creation to the job's TrainingEndTime,
-  value), in end order: when each result became known.
+  value), in end order: when each result became known; `by_cost` (cost of all jobs so far in
+  creation order, value), empty without a price for every job.
+- **cost**: `orchestrator.client.costing.cost_summary` (billed or projected SageMaker cost,
+  from `orchestrator.client.cost`), None when no price table could be read.
 - **coverage** per tuned hyperparameter: Integer/Continuous ranges give `span` (share of the
   range between the smallest and largest value tried) and `bins` (share of 10 equal bins
   holding a value tried), both in the range's scale (Logarithmic: log; Auto and Linear:
@@ -131,6 +134,23 @@ def best_so_far_by_time(run: Run) -> list[tuple[float, float]]:
     for t, v in ended:
         keep = not out or better(v, out[-1][1], run.maximize)
         out.append(((t - t0).total_seconds(), v if keep else out[-1][1]))
+    return out
+
+
+def best_so_far_by_cost(run: Run) -> list[tuple[float, float]]:
+    """(cost of every job so far in creation order, best so far) at each job with an
+    objective; empty without costs or when a job has no price."""
+    per_job = (run.cost or {}).get("per_job") or {}
+    if not per_job or any(per_job.get(s["TrainingJobName"]) is None for s in run.jobs):
+        return []
+    out: list[tuple[float, float]] = []
+    spent = 0.0
+    for s in run.jobs:
+        spent += per_job[s["TrainingJobName"]]
+        v = value_of(s)
+        if v is not None:
+            out.append((spent, v if not out or better(v, out[-1][1], run.maximize)
+                        else out[-1][1]))
     return out
 
 
@@ -246,7 +266,8 @@ def summarise(run: Run) -> dict[str, Any]:
         "quantiles": quantiles(run),
         "jobs_to_within": jobs_to_within(run),
         "best_so_far": {"by_index": [list(p) for p in best_so_far_by_index(run)],
-                        "by_time": [list(p) for p in best_so_far_by_time(run)]},
+                        "by_time": [list(p) for p in best_so_far_by_time(run)],
+                        "by_cost": [list(p) for p in best_so_far_by_cost(run)]},
         "coverage": coverage(run),
         "training_seconds": training_seconds(run),
         **stopped_and_failed(run),

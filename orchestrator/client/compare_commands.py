@@ -59,8 +59,12 @@ def cmd_compare(args: Any) -> int:
         return error("a tuning job is named twice", EXIT_BAD_INPUT)
     endpoint = default_endpoint(args.endpoint)
     sm = client("sagemaker", endpoint)
-    code, runs = guarded(endpoint, lambda: [gather_run(sm, n) for n in args.names])
+    def read() -> list[Any]:
+        runs = [gather_run(sm, n) for n in args.names]
+        attach_costs(sm, runs)
+        return runs
+
+    code, runs = guarded(endpoint, read)
     if runs is None:
         return code
-    attach_costs(sm, runs)
     return show(compare(runs), args)

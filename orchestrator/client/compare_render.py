@@ -63,8 +63,8 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
         row("stopped", lambda r: str(r["stopped"])),
         row("failed", lambda r: str(r["failed"]) + "".join(
             f"\n  {n}× {reason[:60]}" for reason, n in r["failures_by_reason"].items())),
-        row("cost (USD)", lambda r: "-" if not r.get("cost") else
-            _num(r["cost"].get("usd"), ".2f")),
+        row("SageMaker cost", lambda r: "-" if not r.get("cost") else
+            f"{_num(r['cost']['total'])} {r['cost']['currency']} ({r['cost']['kind']})"),
     ]
     return rows
 
@@ -161,7 +161,9 @@ def render_html(result: dict[str, Any]) -> str:
               best_so_far_chart(result, "by_time", "seconds since the tuning job's creation",
                                 "best-by-time")]
     if any(r["best_so_far"].get("by_cost") for r in result["runs"]):
-        charts.append(best_so_far_chart(result, "by_cost", "cost so far (USD)", "best-by-cost"))
+        currency = next(r["cost"]["currency"] for r in result["runs"] if r.get("cost"))
+        charts.append(best_so_far_chart(result, "by_cost", f"SageMaker cost so far ({currency})",
+                                        "best-by-cost"))
     diffs = [(d["path"], [json.dumps(d["values"][n], default=_plain) for n in names])
              for d in result["request_differences"]]
     parts = [

@@ -72,11 +72,15 @@ def cmd_race(args: Any) -> int:
                              EXIT_STOPPED)
             if final is None:
                 return code
-        code, runs = guarded(server.url, lambda: [
-            gather_run(sm, v["HyperParameterTuningJobName"]) for v in plan.values()])
+
+        def read() -> list[Any]:
+            runs = [gather_run(sm, v["HyperParameterTuningJobName"]) for v in plan.values()]
+            attach_costs(sm, runs)
+            return runs
+
+        code, runs = guarded(server.url, read)
         if runs is None:
             return code
-    attach_costs(sm, runs)
     result = compare(runs)
     result["race"] = race_summary(plan, result)
     show(result, args)

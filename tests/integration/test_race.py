@@ -90,5 +90,5 @@ def test_race_on_the_gbm_example(server, tmp_path):
                 expect = next((i for i, v in curves[a] if v <= bests[b]), None)
                 assert race["jobs_to_reach"][a][b] == expect, (a, b)
     page = html.read_text()
-    assert page.count('data-chart="best-by-') == 2
+    assert page.count('data-chart="best-by-') == 3  # against jobs, wall time, cost
     assert all(f"gbm-race-{s.lower()}" in page for s in STRATEGIES)

@@ -88,13 +88,21 @@ def test_compare_json_field_by_field(server, capsys, tmp_path):
         assert run["coverage"]["depth"]["span"] == pytest.approx(
             (max(map(int, depths)) - min(map(int, depths))) / 8)
         assert run["failed"] == 0 and run["stopped"] == 0
+        # cost through cost.py's function API; best-so-far against cumulative cost by hand
+        cost = run["cost"]
+        assert cost["kind"] == "projected" and cost["currency"] == "USD"
+        per_job = [cost["per_job"][s["TrainingJobName"]] for s in jobs]
+        assert cost["total"] == pytest.approx(sum(per_job))
+        spent = [sum(per_job[:i + 1]) for i in range(len(per_job))]
+        assert run["best_so_far"]["by_cost"] == [[pytest.approx(c), v]
+                                                 for c, v in zip(spent, running, strict=True)]
         bests[name] = (best, running)
     for a, b in (("cmp-random", "cmp-bayes"), ("cmp-bayes", "cmp-random")):
         target, running = bests[b][0], bests[a][1]
         expect = next((i + 1 for i, v in enumerate(running) if v <= target), None)
         assert result["jobs_to_reach"][a][b] == expect
     page = html.read_text()
-    assert page.count('data-chart="best-by-') == 2 and "cmp-bayes" in page
+    assert page.count('data-chart="best-by-') == 3 and "cmp-bayes" in page
     assert "<script src" not in page and 'href="http' not in page and "url(http" not in page
 
 

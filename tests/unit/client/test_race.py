@@ -142,7 +142,7 @@ def test_race_through_the_cli(app, tmp_path, capsys):
             target = runs[other_name]["best"]["value"]
             expect = next((i for i, v in curve if v <= target), None)
             assert race["jobs_to_reach"][strategy][other] == expect
-    assert html.read_text().count('data-chart="best-by-') == 2
+    assert html.read_text().count('data-chart="best-by-') == 3  # jobs, wall time, cost
 
 
 def test_race_bad_input(tmp_path, capsys):
