@@ -175,3 +175,24 @@ def test_urls_of_this_machine_are_reported():
     _, problems = apply_mapping(body, Mapping())
     assert [(p.where, p.why) for p in problems] == [
         ("TrainingJobDefinition.Environment.API", "points at this machine")]
+
+
+def test_multi_algorithm_definitions_are_each_mapped_and_copied():
+    from orchestrator.client.export import channel_copies
+
+    def definition(name: str, image: str) -> dict:
+        return {"DefinitionName": name, "RoleArn": "arn:aws:iam::123456789012:role/r",
+                "AlgorithmSpecification": {"TrainingImage": image},
+                "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                    "S3DataType": "S3Prefix", "S3Uri": f"s3://smlocal-x/{name}/"}}}],
+                "OutputDataConfig": {"S3OutputPath": "s3://smlocal-x/out"}}
+
+    body = {"TrainingJobDefinitions": [definition("a", "img-a:1"), definition("b", "img-b:2")]}
+    mapping = Mapping(images={"img-a:1": ECR, "img-b": "111122223333.dkr.ecr.eu-west-1."
+                              "amazonaws.com/b"}, buckets={"smlocal-x": "real"}, role_arn=ROLE)
+    out, problems = apply_mapping(body, mapping)
+    assert problems == []
+    images = [d["AlgorithmSpecification"]["TrainingImage"] for d in out["TrainingJobDefinitions"]]
+    assert images == [ECR, "111122223333.dkr.ecr.eu-west-1.amazonaws.com/b:2"]
+    assert channel_copies(body, out) == [("S3Prefix", "s3://smlocal-x/a/", "s3://real/a/"),
+                                         ("S3Prefix", "s3://smlocal-x/b/", "s3://real/b/")]
