@@ -3,6 +3,8 @@ lives in `race`, the comparison in `compare`; `cli` calls `register` once."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 from orchestrator.client.compare_commands import output_flags, show
@@ -58,7 +60,9 @@ def cmd_race(args: Any) -> int:
                         args.hyperband_min_resource, args.hyperband_max_resource)
     except ValueError as exc:  # RaceError included
         return error(str(exc), EXIT_BAD_INPUT)
-    with ServerOrEmbedded(default_endpoint(args.endpoint)) as server:
+    # With --json, stdout is the JSON alone: progress goes to stderr.
+    progress = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with ServerOrEmbedded(default_endpoint(args.endpoint)) as server, progress:
         sm = client("sagemaker", server.url)
         for i, (strategy, v) in enumerate(plan.items(), 1):
             limits = v["HyperParameterTuningJobConfig"]["ResourceLimits"]

@@ -64,7 +64,7 @@ def test_race_on_the_gbm_example(server, tmp_path):
          "--hyperband-min-resource", "1", "--hyperband-max-resource", "4", "--json",
          "--html", str(html)], capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    result = json.loads(run.stdout[run.stdout.index("\n{") + 1:])
+    result = json.loads(run.stdout)  # progress went to stderr
     race = result["race"]
     assert list(race["runs"]) == STRATEGIES
     assert race["budget"] == dict.fromkeys(STRATEGIES, BUDGET)

@@ -127,7 +127,7 @@ def test_race_through_the_cli(app, tmp_path, capsys):
                  "--hyperband-max-resource", "3"])
     out = capsys.readouterr().out
     assert code == 0, out
-    result = json.loads(out[out.index("\n{") + 1:])
+    result = json.loads(out)  # progress went to stderr
     race = result["race"]
     assert race["order"] == "sequential"
     assert race["runs"] == {"Random": "rc-random", "Grid": "rc-grid", "Hyperband": "rc-hyperband"}
