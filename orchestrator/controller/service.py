@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.clock import Clock
 from orchestrator.config import Settings
-from orchestrator.controller import describe, rules
+from orchestrator.controller import describe, imported, rules
 from orchestrator.controller.listing import list_page, name_key, paginate
 from orchestrator.controller.rules_definitions import Definition
 from orchestrator.controller.spec import build_spec
@@ -121,6 +121,8 @@ class SageMakerService:
 
     def describe_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
         doc = self._get_tuning(request["HyperParameterTuningJobName"])
+        if imported.is_imported(doc):  # the source's own Describe, never recomputed
+            return imported.describe_tuning_job(doc)
         jobs = self.store.list_training_jobs(tuning_job=doc["HyperParameterTuningJobName"])
         parent_jobs: list[Doc] = []
         for p in (doc.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs", []):
@@ -140,6 +142,8 @@ class SageMakerService:
         return _page("HyperParameterTuningJobSummaries", page, token)
 
     def _tuning_summary(self, d: Doc) -> dict[str, Any]:
+        if imported.is_imported(d):
+            return imported.tuning_summary(d)
         jobs = self.store.list_training_jobs(tuning_job=d["HyperParameterTuningJobName"])
         return {
             "HyperParameterTuningJobName": d["HyperParameterTuningJobName"],
@@ -158,7 +162,8 @@ class SageMakerService:
         doc = self._get_tuning(request["HyperParameterTuningJobName"])
         multi = "TrainingJobDefinitions" in doc
         jobs = self.store.list_training_jobs(tuning_job=doc["HyperParameterTuningJobName"])
-        summaries = [describe.training_summary(j, multi) for j in jobs]
+        summaries = [imported.stored_training_summary(j) or describe.training_summary(j, multi)
+                     for j in jobs]
         objective = "FinalHyperParameterTuningJobObjectiveMetric"
         if request.get("SortBy") == "FinalObjectiveMetricValue":
             # Jobs without an objective are not listed (spec §2.4).
@@ -173,11 +178,18 @@ class SageMakerService:
         return _page("TrainingJobSummaries", page, token)
 
     def stop_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
-        self.tuner.request_stop(request["HyperParameterTuningJobName"])
+        name = request["HyperParameterTuningJobName"]
+        imported.refuse_stop(self.store.get_tuning_job(name), "tuning job", name)
+        self.tuner.request_stop(name)
         return {}
 
     def delete_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
-        self.tuner.delete(request["HyperParameterTuningJobName"])
+        name = request["HyperParameterTuningJobName"]
+        doc = self.store.get_tuning_job(name)
+        if imported.is_imported(doc):  # drops the local copy, its training jobs included
+            imported.delete(self.store, doc)
+        else:
+            self.tuner.delete(name)
         return {}
 
     # -- training jobs ---------------------------------------------------------------------
@@ -207,23 +219,27 @@ class SageMakerService:
         return _page("TrainingJobSummaries", page, token)
 
     def stop_training_job(self, request: Request) -> dict[str, Any]:
-        self.training.stop(request["TrainingJobName"], cause="user")
+        name = request["TrainingJobName"]
+        imported.refuse_stop(self.store.get_training_job(name), "training job", name)
+        self.training.stop(name, cause="user")
         self.tuner.wake()
         return {}
 
     # -- tags ------------------------------------------------------------------------------
-    def _check_resource(self, arn: str) -> None:
+    def _check_resource(self, arn: str) -> Doc:
         match = re.fullmatch(r"arn:aws[a-z\-]*:sagemaker:[^:]*:[^:]*:([a-z\-]+)/(.+)", arn)
-        exists = False
+        doc = None
         if match and match.group(1) == "hyper-parameter-tuning-job":
-            exists = self.store.get_tuning_job(match.group(2)) is not None
+            doc = self.store.get_tuning_job(match.group(2))
         elif match and match.group(1) == "training-job":
-            exists = self.store.get_training_job(match.group(2)) is not None
-        if not exists:
+            doc = self.store.get_training_job(match.group(2))
+        if doc is None:
             raise ValidationError("Resource does not exist")
+        return doc
 
     def add_tags(self, request: Request) -> dict[str, Any]:
-        self._check_resource(request["ResourceArn"])
+        doc = self._check_resource(request["ResourceArn"])
+        imported.refuse_marker_change(doc, [t["Key"] for t in request["Tags"]])
         self.store.add_tags(request["ResourceArn"], request["Tags"])
         return {"Tags": request["Tags"]}
 
@@ -235,7 +251,8 @@ class SageMakerService:
         return _page("Tags", page, token)
 
     def delete_tags(self, request: Request) -> dict[str, Any]:
-        self._check_resource(request["ResourceArn"])
+        doc = self._check_resource(request["ResourceArn"])
+        imported.refuse_marker_change(doc, request["TagKeys"])
         self.store.delete_tags(request["ResourceArn"], request["TagKeys"])
         return {}
 

@@ -156,6 +156,57 @@ class Store:
     def delete_tuning_job(self, name: str) -> None:
         self._tx(lambda c: c.execute("DELETE FROM tuning_jobs WHERE key=?", (name.lower(),)))
 
+    def insert_imported(self, tuning: Doc, training: list[Doc],
+                        metrics: dict[str, list[tuple[str, float, float]]],
+                        tags: dict[str, list[dict[str, str]]]) -> None:
+        """A tuning job with its training jobs, their metric series (job → [(name, value,
+        ts)]) and tags (ARN → tags), all in one transaction: stored whole or not at all. Any
+        name already taken is `ResourceInUse` and nothing is written."""
+        name = tuning["HyperParameterTuningJobName"]
+
+        def tx(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM tuning_jobs WHERE key=?", (name.lower(),)).fetchone():
+                raise ResourceInUse(
+                    f"A hyperparameter tuning job with the name, {name}, already exists. "
+                    "Choose a different name.")
+            for doc in training:
+                job = doc["TrainingJobName"]
+                if c.execute("SELECT 1 FROM training_jobs WHERE key=?",
+                             (job.lower(),)).fetchone():
+                    raise ResourceInUse(f"A training job with the name, {job}, already exists.")
+            c.execute("INSERT INTO tuning_jobs(key, name, status, creation_time, doc) "
+                      "VALUES (?,?,?,?,?)", (name.lower(), name,
+                                             tuning["HyperParameterTuningJobStatus"],
+                                             tuning["CreationTime"], json.dumps(tuning)))
+            c.executemany(
+                "INSERT INTO training_jobs(key, name, tuning_key, status, creation_time, doc) "
+                "VALUES (?,?,?,?,?,?)",
+                [(d["TrainingJobName"].lower(), d["TrainingJobName"], name.lower(),
+                  d["TrainingJobStatus"], d["CreationTime"], json.dumps(d)) for d in training])
+            c.executemany("INSERT INTO metrics(job_key, name, value, ts) VALUES (?,?,?,?)",
+                          [(job.lower(), n, v, t) for job, rows in metrics.items()
+                           for n, v, t in rows])
+            c.executemany("INSERT INTO tags(arn_key, key, value, position) VALUES (?,?,?,?) "
+                          "ON CONFLICT(arn_key, key) DO UPDATE SET value=excluded.value",
+                          [(arn.lower(), t["Key"], t.get("Value", ""), i)
+                           for arn, items in tags.items() for i, t in enumerate(items, 1)])
+
+        self._tx(tx)
+
+    def delete_tuning_job_with_training_jobs(self, name: str, arns: list[str]) -> None:
+        """A tuning job, its training jobs, their metric series and the tags of `arns`, in
+        one transaction (dropping an imported copy)."""
+
+        def tx(c: sqlite3.Connection) -> None:
+            key = name.lower()
+            c.execute("DELETE FROM metrics WHERE job_key IN "
+                      "(SELECT key FROM training_jobs WHERE tuning_key=?)", (key,))
+            c.execute("DELETE FROM training_jobs WHERE tuning_key=?", (key,))
+            c.execute("DELETE FROM tuning_jobs WHERE key=?", (key,))
+            c.executemany("DELETE FROM tags WHERE arn_key=?", [(a.lower(),) for a in arns])
+
+        self._tx(tx)
+
     # -- training jobs ---------------------------------------------------------------------
     def insert_training_job(self, doc: Doc, tuning_job: str | None = None) -> None:
         name = doc["TrainingJobName"]
