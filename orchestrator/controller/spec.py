@@ -97,6 +97,8 @@ class TuningSpec:
     completion: Mapping[str, Any] | None  # TuningJobCompletionCriteria, defaults filled
     warm_start: WarmStart | None
     seed: int
+    # smlocal's FixedPoints strategy (`smlocal replay`): the configurations to run, in order
+    points: tuple[Mapping[str, str], ...] | None = None
     _by_name: dict[str | None, DefinitionSpec] = field(default_factory=dict, compare=False,
                                                        repr=False)
 
@@ -129,6 +131,7 @@ class TuningSpec:
             "WarmStart": None if self.warm_start is None else {
                 "Type": self.warm_start.type, "Parents": list(self.warm_start.parents)},
             "Seed": self.seed,
+            "Points": None if self.points is None else [dict(p) for p in self.points],
         }
 
     @classmethod
@@ -144,6 +147,7 @@ class TuningSpec:
             completion=d["Completion"],
             warm_start=None if warm is None else WarmStart(warm["Type"], tuple(warm["Parents"])),
             seed=int(d["Seed"]),
+            points=None if d.get("Points") is None else tuple(dict(p) for p in d["Points"]),
         )
 
     @classmethod

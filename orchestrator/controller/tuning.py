@@ -369,7 +369,8 @@ class TuningController:
         return make_strategy(
             spec.strategy, definition.space, maximize=definition.objective.maximize,
             seed=spec.seed, hyperband=None if hb is None else {
-                "MinResource": hb.min_resource, "MaxResource": hb.max_resource})
+                "MinResource": hb.min_resource, "MaxResource": hb.max_resource},
+            points=spec.points)
 
     def _history(self, tick: _Tick, definition: DefinitionSpec,
                  keep_series: Callable[[TrainingRecord], bool] = lambda _j: True

@@ -10,13 +10,15 @@ are the early-stopping and completion rules. All of them compare objective value
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from orchestrator.status import Strategy as StrategyType
+from orchestrator.strategies import fixed_points
 from orchestrator.strategies.base import Observation, Params, RunningJob, Strategy
 from orchestrator.strategies.bayesian import BayesianStrategy
 from orchestrator.strategies.completion import CompletionState, evaluate_completion
 from orchestrator.strategies.early_stopping import median_rule_should_stop
+from orchestrator.strategies.fixed_points import FixedPointsStrategy
 from orchestrator.strategies.grid import GridStrategy
 from orchestrator.strategies.hyperband import HyperbandStrategy
 from orchestrator.strategies.random_search import RandomStrategy
@@ -26,9 +28,12 @@ STRATEGIES = tuple(s.value for s in StrategyType)
 
 
 def make_strategy(strategy: str, space: SearchSpace, *, maximize: bool, seed: int | None,
-                  hyperband: Mapping[str, int] | None = None) -> Strategy:
+                  hyperband: Mapping[str, int] | None = None,
+                  points: Sequence[Params] | None = None) -> Strategy:
     """The strategy object for a tuning job. `hyperband`: MinResource and MaxResource (only
-    read by Hyperband)."""
+    read by Hyperband); `points`: the configurations of smlocal's own FixedPoints strategy."""
+    if strategy == fixed_points.NAME:
+        return FixedPointsStrategy(points or [])
     if strategy == StrategyType.Bayesian:
         return BayesianStrategy(space, maximize=maximize, seed=seed)
     if strategy == StrategyType.Random:
@@ -44,7 +49,7 @@ def make_strategy(strategy: str, space: SearchSpace, *, maximize: bool, seed: in
 
 
 __all__ = [
-    "BayesianStrategy", "CompletionState", "GridStrategy", "HyperbandStrategy", "Observation",
+    "BayesianStrategy", "CompletionState", "FixedPointsStrategy", "GridStrategy", "HyperbandStrategy", "Observation",
     "Params", "RandomStrategy", "RunningJob", "STRATEGIES", "SearchSpace", "Strategy",
     "evaluate_completion", "make_strategy", "median_rule_should_stop",
     "parameter_range_problems",
