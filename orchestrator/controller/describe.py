@@ -3,6 +3,10 @@
 Pure functions of the stored documents, read through the typed records of `controller.records`
 (which names the internal `_` fields); the API layer filters them to the output shapes. The
 best training job is the one with the lowest loss (`records.TrainingRecord.loss`).
+
+`status_counters`, `objective_counters` and `best_job` define the aggregates over a tuning
+job's training jobs; the service reads the same aggregates from the store's training-job index
+(`controller.job_index`, kept per job with each write), and tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -55,24 +59,36 @@ def training_summary(job: Job, multi_definition: bool = False) -> dict[str, Any]
     return {k: v for k, v in out.items() if v is not None}
 
 
+def counter_of(job: Job) -> str:
+    """The job's member of TrainingJobStatusCounters: Stopping counts as InProgress, Failed
+    splits by its kind."""
+    rec = _record(job)
+    if rec.status in (TrainingJobStatus.InProgress, TrainingJobStatus.Stopping):
+        return TrainingJobStatus.InProgress.value
+    if rec.status == TrainingJobStatus.Failed:
+        return "RetryableError" if rec.failure_kind == "internal" else "NonRetryableError"
+    return rec.status
+
+
+def zero_status_counters() -> dict[str, int]:
+    return {TrainingJobStatus.Completed.value: 0, TrainingJobStatus.InProgress.value: 0,
+            "RetryableError": 0, "NonRetryableError": 0, TrainingJobStatus.Stopped.value: 0}
+
+
+def zero_objective_counters() -> dict[str, int]:
+    return {s.value: 0 for s in ObjectiveStatus}
+
+
 def status_counters(jobs: Sequence[Job]) -> dict[str, int]:
-    # TrainingJobStatusCounters: Stopping counts as InProgress, Failed splits by its kind.
-    done, running, stopped = (TrainingJobStatus.Completed.value,
-                              TrainingJobStatus.InProgress.value, TrainingJobStatus.Stopped.value)
-    counters = {done: 0, running: 0, "RetryableError": 0, "NonRetryableError": 0, stopped: 0}
-    for job in map(_record, jobs):
-        if job.status in (TrainingJobStatus.InProgress, TrainingJobStatus.Stopping):
-            counters[running] += 1
-        elif job.status == TrainingJobStatus.Failed:
-            kind = "RetryableError" if job.failure_kind == "internal" else "NonRetryableError"
-            counters[kind] += 1
-        else:
-            counters[job.status] += 1
+    counters = zero_status_counters()
+    for job in jobs:
+        counter = counter_of(job)
+        counters[counter] = counters.get(counter, 0) + 1
     return counters
 
 
 def objective_counters(jobs: Sequence[Job]) -> dict[str, int]:
-    counters = {s.value: 0 for s in ObjectiveStatus}
+    counters = zero_objective_counters()
     for job in jobs:
         counters[_record(job).objective_status] += 1
     return counters
@@ -89,21 +105,34 @@ def best_job(jobs: Sequence[Job]) -> TrainingRecord | None:
     return best
 
 
-def describe_tuning_job(doc: Doc, jobs: Sequence[Job], now: float,
-                        parent_jobs: Sequence[Job] = ()) -> dict[str, Any]:
-    multi = "TrainingJobDefinitions" in doc
-    records = [_record(j) for j in jobs]
-    out = {k: v for k, v in doc.items() if not k.startswith("_")}
-    out["TrainingJobStatusCounters"] = status_counters(records)
-    out["ObjectiveStatusCounters"] = objective_counters(records)
-    best = best_job(records)
-    if best is not None:
-        out["BestTrainingJob"] = training_summary(best, multi)
+def wants_overall_best(doc: Doc) -> bool:
+    """OverallBestTrainingJob is reported for IdenticalDataAndAlgorithm warm starts."""
     warm = TuningSpec.of(doc).warm_start
-    if warm is not None and warm.type == WarmStartType.IdenticalDataAndAlgorithm:
-        overall = best_job(records + [_record(j) for j in parent_jobs])
-        if overall is not None:
-            out["OverallBestTrainingJob"] = training_summary(overall, multi)
+    return warm is not None and warm.type == WarmStartType.IdenticalDataAndAlgorithm
+
+
+def for_definitions(summary: dict[str, Any], multi_definition: bool) -> dict[str, Any]:
+    """A summary made with `multi_definition=True`, as a tuning job of one definition or of
+    several shows it."""
+    if multi_definition:
+        return summary
+    return {k: v for k, v in summary.items() if k != "TrainingJobDefinitionName"}
+
+
+def describe_tuning_job(doc: Doc, counters: tuple[dict[str, int], dict[str, int]],
+                        best: dict[str, Any] | None, overall: dict[str, Any] | None,
+                        now: float) -> dict[str, Any]:
+    """The Describe payload from the job's document and its aggregates: `counters` (status,
+    objective), the summaries of its `best` training job and of the `overall` best one (with
+    its warm-start parents'; ignored unless `wants_overall_best`), both as
+    `training_summary(..., multi_definition=True)` makes them."""
+    multi = "TrainingJobDefinitions" in doc
+    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    out["TrainingJobStatusCounters"], out["ObjectiveStatusCounters"] = counters
+    if best is not None:
+        out["BestTrainingJob"] = for_definitions(best, multi)
+    if overall is not None and wants_overall_best(doc):
+        out["OverallBestTrainingJob"] = for_definitions(overall, multi)
     end = doc.get("HyperParameterTuningEndTime")
     out["ConsumedResources"] = {"RuntimeInSeconds": int((end or now) - doc["CreationTime"])}
     return out

@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.clock import Clock
 from orchestrator.config import Settings
-from orchestrator.controller import describe, imported, rules
+from orchestrator.controller import describe, imported, job_index, rules
 from orchestrator.controller.listing import list_page, name_key, paginate
 from orchestrator.controller.rules_definitions import Definition
 from orchestrator.controller.spec import build_spec
@@ -24,6 +24,7 @@ from orchestrator.controller.tuning import TuningController, tuning_job_not_foun
 from orchestrator.errors import ValidationError
 from orchestrator.status import EarlyStoppingType, TuningJobStatus
 from orchestrator.storage.db import Doc, Store
+from orchestrator.storage.training_index import ListedRow
 from orchestrator.strategies.completion import convergence_window
 
 Request = dict[str, Any]
@@ -65,10 +66,9 @@ class SageMakerService:
             for p in warm.get("ParentHyperParameterTuningJobs") or []:
                 parent = self.store.get_tuning_job(p.get("HyperParameterTuningJobName", ""))
                 if parent is not None:
-                    jobs = self.store.list_training_jobs(
-                        tuning_job=parent["HyperParameterTuningJobName"])
+                    counters = job_index.stored(self.store, parent["HyperParameterTuningJobName"])
                     parents.append({**parent,
-                                    "TrainingJobStatusCounters": describe.status_counters(jobs)})
+                                    "TrainingJobStatusCounters": counters.status_counters})
             rules.check_warm_start(request, parents, quotas)
         doc = self._tuning_doc(request, found)
         self.store.insert_tuning_job(doc)
@@ -123,14 +123,18 @@ class SageMakerService:
         doc = self._get_tuning(request["HyperParameterTuningJobName"])
         if imported.is_imported(doc):  # the source's own Describe, never recomputed
             return imported.describe_tuning_job(doc)
-        jobs = self.store.list_training_jobs(tuning_job=doc["HyperParameterTuningJobName"])
-        parent_jobs: list[Doc] = []
-        for p in (doc.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs", []):
-            parent_jobs += self.store.list_training_jobs(tuning_job=p["HyperParameterTuningJobName"])
-        return describe.describe_tuning_job(doc, jobs, self.clock.now(), parent_jobs)
+        own = job_index.stored(self.store, doc["HyperParameterTuningJobName"])
+        overall = None
+        if describe.wants_overall_best(doc):
+            parents = (doc.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs", [])
+            overall = job_index.overall_best([own.best] + [self.store.best_training_job(
+                p["HyperParameterTuningJobName"]) for p in parents])
+        return describe.describe_tuning_job(doc, own.counters, own.best and own.best.summary,
+                                            overall and overall.summary, self.clock.now())
 
     def list_hyper_parameter_tuning_jobs(self, request: Request) -> dict[str, Any]:
-        summaries = [self._tuning_summary(d) for d in self.store.list_tuning_jobs()]
+        counters = job_index.counters_of(self.store.training_job_counts())
+        summaries = [self._tuning_summary(d, counters) for d in self.store.list_tuning_jobs()]
         name, status = "HyperParameterTuningJobName", "HyperParameterTuningJobStatus"
         page, token = list_page(
             summaries, request, default_sort_by="Name",
@@ -141,10 +145,12 @@ class SageMakerService:
             last_modified_time=lambda s: s.get("LastModifiedTime"))
         return _page("HyperParameterTuningJobSummaries", page, token)
 
-    def _tuning_summary(self, d: Doc) -> dict[str, Any]:
+    def _tuning_summary(self, d: Doc, counters: dict[str, tuple[dict[str, int], dict[str, int]]]
+                        ) -> dict[str, Any]:
         if imported.is_imported(d):
             return imported.tuning_summary(d)
-        jobs = self.store.list_training_jobs(tuning_job=d["HyperParameterTuningJobName"])
+        status, objective = counters.get(d["HyperParameterTuningJobName"].lower(),
+                                         job_index.empty_counters())
         return {
             "HyperParameterTuningJobName": d["HyperParameterTuningJobName"],
             "HyperParameterTuningJobArn": d["HyperParameterTuningJobArn"],
@@ -153,29 +159,34 @@ class SageMakerService:
             "CreationTime": d["CreationTime"],
             "HyperParameterTuningEndTime": d.get("HyperParameterTuningEndTime"),
             "LastModifiedTime": d.get("LastModifiedTime"),
-            "TrainingJobStatusCounters": describe.status_counters(jobs),
-            "ObjectiveStatusCounters": describe.objective_counters(jobs),
+            "TrainingJobStatusCounters": status,
+            "ObjectiveStatusCounters": objective,
             "ResourceLimits": d["HyperParameterTuningJobConfig"]["ResourceLimits"],
         }
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self, request: Request) -> dict:
         doc = self._get_tuning(request["HyperParameterTuningJobName"])
         multi = "TrainingJobDefinitions" in doc
-        jobs = self.store.list_training_jobs(tuning_job=doc["HyperParameterTuningJobName"])
-        summaries = [imported.stored_training_summary(j) or describe.training_summary(j, multi)
-                     for j in jobs]
-        objective = "FinalHyperParameterTuningJobObjectiveMetric"
+        # Filtered and sorted on the index's small columns; only the page's summaries are
+        # decoded (`controller.job_index`).
+        rows = self.store.listed_training_jobs(doc["HyperParameterTuningJobName"])
+        if imported.is_imported(doc):  # the source's summaries, as stored
+            rows = [ListedRow.of_summary(imported.stored_training_summary(j)
+                                         or describe.training_summary(j, True))
+                    for j in self.store.list_training_jobs(
+                        tuning_job=doc["HyperParameterTuningJobName"])]
         if request.get("SortBy") == "FinalObjectiveMetricValue":
             # Jobs without an objective are not listed (spec §2.4).
-            summaries = [s for s in summaries if objective in s]
+            rows = [r for r in rows if r.final_objective is not None]
         page, token = list_page(
-            summaries, request, default_sort_by="Name",
-            sort_keys={"Name": lambda s: name_key(s["TrainingJobName"]),
-                       "CreationTime": lambda s: s["CreationTime"],
-                       "Status": lambda s: s["TrainingJobStatus"],
-                       "FinalObjectiveMetricValue": lambda s: s[objective]["Value"]},
-            name=lambda s: s["TrainingJobName"], status=lambda s: s["TrainingJobStatus"])
-        return _page("TrainingJobSummaries", page, token)
+            rows, request, default_sort_by="Name",
+            sort_keys={"Name": lambda r: name_key(r.name),
+                       "CreationTime": lambda r: r.creation_time,
+                       "Status": lambda r: r.status,
+                       "FinalObjectiveMetricValue": lambda r: r.final_objective},
+            name=lambda r: r.name, status=lambda r: r.status)
+        summaries = [describe.for_definitions(r.summary(), multi) for r in page]
+        return _page("TrainingJobSummaries", summaries, token)
 
     def stop_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
         name = request["HyperParameterTuningJobName"]

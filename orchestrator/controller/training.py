@@ -23,6 +23,7 @@ from typing import Any
 
 from orchestrator.clock import Clock
 from orchestrator.config import Settings
+from orchestrator.controller import job_index
 from orchestrator.controller.constants import DEFAULT_TRAINING_RUNTIME, FAILURE_REASON_MAX
 from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.images import ImageResolver, builtin_algorithm
@@ -137,6 +138,9 @@ class TrainingService:
     def __init__(self, store: Store, backend: Backend, settings: Settings, clock: Clock,
                  images: ImageResolver | None = None) -> None:
         self.store = store
+        # The store derives each training job's index columns (what its tuning job's Describe
+        # and List read) in the same transaction as the job's document.
+        store.use_training_index(job_index.TRAINING_INDEX)
         self.images = images or ImageResolver.from_path(settings.image_map, backend.has_image)
         self.backend = backend
         self.settings = settings

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ResourceInUse, StateDiskFull
+from orchestrator.storage import training_index
+from orchestrator.storage.training_index import Candidate, ListedRow, TrainingIndex
 
 Doc = dict[str, Any]
 
@@ -68,10 +70,12 @@ class Store:
         self._path = Path(path)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        self._index: TrainingIndex | None = None
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            training_index.migrate(self._conn)
 
     def close(self) -> None:
         with self._lock:
@@ -221,11 +225,13 @@ class Store:
                     "Training job names must be unique within an AWS account and region, and a "
                     f"training job with this name already exists ({arn})"
                 )
+            columns = ", ".join(c for c, _type in training_index.COLUMNS)
             c.execute(
-                "INSERT INTO training_jobs(key, name, tuning_key, status, creation_time, doc) "
-                "VALUES (?,?,?,?,?,?)",
+                f"INSERT INTO training_jobs(key, name, tuning_key, status, creation_time, doc, "
+                f"{columns}) VALUES (?,?,?,?,?,?,{','.join('?' * len(training_index.COLUMNS))})",
                 (name.lower(), name, tuning_job.lower() if tuning_job else None,
-                 doc["TrainingJobStatus"], doc["CreationTime"], json.dumps(doc)),
+                 doc["TrainingJobStatus"], doc["CreationTime"], json.dumps(doc),
+                 *training_index.values(self._index, doc)),
             )
 
         self._tx(tx)
@@ -261,12 +267,51 @@ class Store:
             doc = json.loads(row[0])
             mutate(doc)
             c.execute(
-                "UPDATE training_jobs SET status=?, doc=? WHERE key=?",
-                (doc["TrainingJobStatus"], json.dumps(doc), name.lower()),
+                f"UPDATE training_jobs SET status=?, doc=?, {training_index.ASSIGN} WHERE key=?",
+                (doc["TrainingJobStatus"], json.dumps(doc),
+                 *training_index.values(self._index, doc), name.lower()),
             )
             return doc
 
         return self._tx(tx)
+
+    # -- the training-job index (`storage.training_index`) ---------------------------------
+    def use_training_index(self, index: TrainingIndex) -> None:
+        """Derive the index columns with `index` from now on, and re-derive now the rows
+        derived otherwise (another version, or none)."""
+        with self._lock:
+            self._index = index
+            self._tx(lambda c: training_index.reindex(c, index, stale_only=False))
+
+    def _indexed(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
+        """`read` of the index columns, after deriving those of rows written without them."""
+        with self._lock:
+            if self._index is None:
+                raise RuntimeError("no training-job index registered (use_training_index)")
+            index = self._index
+            if training_index.needs_heal(self._conn):
+                self._tx(lambda c: training_index.reindex(c, index, stale_only=True))
+            return read(self._conn)
+
+    def training_job_counts(self, tuning_job: str | None = None
+                            ) -> list[tuple[str, str, str, int]]:
+        """(tuning job key, counter, objective status, number of training jobs), of one tuning
+        job or of all."""
+        key = tuning_job.lower() if tuning_job is not None else None
+        return self._indexed(lambda c: training_index.counts(c, key))
+
+    def training_job_aggregate(self, tuning_job: str
+                               ) -> tuple[list[tuple[str, str, str, int]], Candidate | None]:
+        """A tuning job's counts and best training job, read together (one snapshot)."""
+        key = tuning_job.lower()
+        return self._indexed(
+            lambda c: (training_index.counts(c, key), training_index.best(c, key)))
+
+    def best_training_job(self, tuning_job: str) -> Candidate | None:
+        return self._indexed(lambda c: training_index.best(c, tuning_job.lower()))
+
+    def listed_training_jobs(self, tuning_job: str) -> list[ListedRow]:
+        return self._indexed(lambda c: training_index.listed(c, tuning_job.lower()))
 
     def set_log_offset(self, name: str, ts: float) -> None:
         self._tx(lambda c: c.execute(
