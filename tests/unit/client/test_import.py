@@ -239,6 +239,12 @@ def test_unknown_job_and_unreachable_endpoints_are_clear_errors(tmp_path, capsys
         assert "--from-endpoint URL" in capsys.readouterr().err
         assert _import(local, "--bundle", "a.json", "--analytics-csv", "b.csv") == 2
         assert "give one source" in capsys.readouterr().err
+        assert _import(local, SOURCE_NAME, "--profile", "no-such-profile-here") == 2
+        assert "no-such-profile-here" in capsys.readouterr().err
+        # --region with an endpoint: the source is named by both
+        assert _import(local, SOURCE_NAME, "--from-endpoint", remote.url, "--region",
+                       "eu-west-1") == 0
+        assert f"from {remote.url} (region eu-west-1)" in capsys.readouterr().out
 
 
 def _bundle_of(remote, tmp_path: Path) -> dict:
