@@ -22,6 +22,7 @@ from botocore.model import Shape
 from botocore.utils import parse_to_aware_datetime
 
 from orchestrator import sagemaker_model
+from orchestrator.api import shape_plan
 from orchestrator.errors import ServiceError, SmlocalError
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -106,7 +107,10 @@ def shape_response(operation: str, result: dict | None) -> dict:
 
 def shape_output(result: dict, shape: Shape) -> dict:
     """`shape_response` for any output shape (smlocal's extension operations too)."""
-    return _shape(result, shape, shape.name)
+    try:
+        return shape_plan.plan(shape)(result)
+    except TypeError:  # walk again with member paths: the error names the member
+        return _shape(result, shape, shape.name)
 
 
 def error_body(error: SmlocalError) -> dict:
