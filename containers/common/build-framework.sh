@@ -21,6 +21,8 @@ fi
 context=$(mktemp -d "${TMPDIR:-/tmp}/smlocal-$name.XXXXXX")
 trap 'rm -rf "$context"' EXIT
 mkdir "$context/wheels"
-cp "$containers/$name/Dockerfile" "$context/"
-[ "${#wheels[@]}" -eq 0 ] || cp "${wheels[@]}" "$context/wheels/"
+cp "$containers/$name/Dockerfile" "$containers/common/framework-train" "$context/"
+for wheel in "${wheels[@]}"; do
+  if [ -d "$wheel" ]; then cp -r "$wheel"/. "$context/wheels/"; else cp "$wheel" "$context/wheels/"; fi
+done
 docker build "$@" --build-arg "TOOLKIT_IMAGE=$toolkit" -t "smlocal/$name:latest" "$context"
