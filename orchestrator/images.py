@@ -12,7 +12,8 @@ this order:
    stand-in (`xgboost`/`sagemaker-xgboost`, every version and region → `smlocal/xgboost:latest`);
    a framework image with a local stand-in runs the stand-in (`FRAMEWORK_STAND_INS`:
    `sagemaker-scikit-learn` → `smlocal/sklearn-framework:latest`; `sagemaker-xgboost` in script
-   mode → `smlocal/xgboost-framework:latest`); any other AWS image (built-in without stand-in,
+   mode → `smlocal/xgboost-framework:latest`; `pytorch-training` → `smlocal/pytorch-framework:
+   latest`; `tensorflow-training` → `smlocal/tensorflow-framework:latest`); any other AWS image (built-in without stand-in,
    other framework Deep Learning Containers, service images) cannot be resolved;
 5. an image of any other account (the user's own ECR) runs the local `<repository>:<tag>`.
 
@@ -120,12 +121,28 @@ class FrameworkStandIn:
     script_mode_only: bool = False
 
 
-# AWS framework repositories (every version and region) → their local stand-ins.
+_PYTORCH = FrameworkStandIn("PyTorch", "smlocal/pytorch-framework:latest")
+_TENSORFLOW = FrameworkStandIn("TensorFlow", "smlocal/tensorflow-framework:latest")
+# AWS framework repositories (every version and region; CPU and GPU tags) → their local
+# stand-ins. Training repositories only: inference, Neuron, training-compiler and Hugging Face
+# images need more than the framework, and the pre-script-mode `sagemaker-tensorflow` images
+# (TensorFlow 1.x, another contract) are not covered.
 FRAMEWORK_STAND_INS = {
     "sagemaker-scikit-learn": FrameworkStandIn("scikit-learn", "smlocal/sklearn-framework:latest"),
     "sagemaker-xgboost": FrameworkStandIn("XGBoost", "smlocal/xgboost-framework:latest",
                                           script_mode_only=True),
+    "pytorch-training": _PYTORCH,
+    "sagemaker-pytorch": _PYTORCH,
+    "tensorflow-training": _TENSORFLOW,
+    "sagemaker-tensorflow-scriptmode": _TENSORFLOW,
 }
+
+
+def stand_in_images() -> frozenset[str]:
+    """Every local stand-in image (built-in algorithms' and frameworks'). All are CPU builds,
+    so a job on one runs on CPU even when its instance type has GPUs."""
+    builtin = {a.stand_in for a in ALGORITHMS.values() if a.stand_in}
+    return frozenset(builtin | {f.image for f in FRAMEWORK_STAND_INS.values()})
 
 
 def framework_stand_in(image: str | None, hyperparameters: Mapping[str, str] | None = None
@@ -230,6 +247,11 @@ class Resolution:
     note: str | None = None
 
 
+def _build_name(stand_in: str) -> str:
+    """`smlocal/pytorch-framework:latest` → `pytorch-framework` (containers/<name>)."""
+    return stand_in.split("/", 1)[-1].split(":", 1)[0]
+
+
 _MAP_HINT = (f"map it to a local image in the file named by {MAP_ENV} "
              '(JSON: {"<uri, repository:tag or glob>": "<local image>"})')
 
@@ -279,12 +301,15 @@ class ImageResolver:
 
     def _stand_in(self, ecr: EcrImage, kind: str, stand_in: str) -> Resolution:
         if self.image_exists(stand_in):
+            gpu = "gpu" in (ecr.tag or "").lower().split("-")
             return Resolution(stand_in, note=(
-                f"TrainingImage {ecr.uri} ({kind}) runs as its local stand-in {stand_in}"))
+                f"TrainingImage {ecr.uri} ({kind}) runs as its local stand-in {stand_in}"
+                + ("; WARNING: a GPU image, the stand-in is a CPU build: training runs on CPU"
+                   if gpu else "")))
         return Resolution(None, (
             f"ClientError: TrainingImage {ecr.uri} is the {kind}, which smlocal runs with the "
             f"local image {stand_in}; that image is not built. Build it with "
-            f"`bash scripts/build-images.sh`, or {_MAP_HINT}."))
+            f"`smlocal images build {_build_name(stand_in)}`, or {_MAP_HINT}."))
 
     def _aws(self, ecr: EcrImage, hyperparameters: Mapping[str, str] | None) -> Resolution:
         algorithm = builtin_algorithm(ecr.uri, hyperparameters)

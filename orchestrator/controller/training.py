@@ -26,7 +26,7 @@ from orchestrator.config import Settings
 from orchestrator.controller import job_index
 from orchestrator.controller.constants import DEFAULT_TRAINING_RUNTIME, FAILURE_REASON_MAX
 from orchestrator.errors import ResourceNotFound, ValidationError
-from orchestrator.images import ImageResolver, builtin_algorithm
+from orchestrator.images import ImageResolver, builtin_algorithm, stand_in_images
 from orchestrator.metrics.parser import MetricParser
 from orchestrator.runner.base import Backend, Channel, JobOutcome, JobSpec, LogLine
 from orchestrator.status import SecondaryStatus, TrainingJobStatus, training_is_terminal
@@ -113,6 +113,7 @@ def spec_from_doc(doc: Doc, settings: Settings, image: str | None = None) -> Job
         max_retry_attempts=int((doc.get("RetryStrategy") or {}).get("MaximumRetryAttempts", 0)),
         region=settings.region,
         labels=labels,
+        cpu_stand_in=(image or "") in stand_in_images(),
     )
 
 

@@ -63,6 +63,10 @@ class JobSpec:
     max_retry_attempts: int = 0  # RetryStrategy.MaximumRetryAttempts (infrastructure errors only)
     region: str = "us-east-1"
     labels: dict[str, str] = field(default_factory=dict)
+    # The image is one of smlocal's CPU stand-ins for an AWS image: a GPU instance type runs on
+    # CPU with a warning instead of failing for want of a GPU (SMLOCAL_ALLOW_CPU_FOR_GPU=1 does
+    # this for every image).
+    cpu_stand_in: bool = False
 
 
 @dataclass(frozen=True)

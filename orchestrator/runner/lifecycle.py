@@ -354,7 +354,8 @@ class JobRun:
                 self.spec.instance_count,
                 self.ctx.host(),
                 oversubscribe=self.ctx.cpu_oversubscribe,
-                allow_cpu_for_gpu=os.environ.get("SMLOCAL_ALLOW_CPU_FOR_GPU") == "1",
+                allow_cpu_for_gpu=(self.spec.cpu_stand_in
+                                   or os.environ.get("SMLOCAL_ALLOW_CPU_FOR_GPU") == "1"),
             )
         except GpuUnavailable as exc:
             raise InfraError(str(exc), retryable=False) from exc

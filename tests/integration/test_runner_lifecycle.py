@@ -184,6 +184,15 @@ def test_gpu_instance_without_gpus_is_a_clear_error(env, monkeypatch) -> None:
     assert "ml.g5.xlarge is a GPU type; running on CPU only" in env.sink.notes(cpu_spec.name)
 
 
+def test_gpu_instance_on_a_cpu_stand_in_runs_on_cpu_with_a_warning(env) -> None:
+    """smlocal's stand-ins for AWS images are CPU builds: a GPU type runs, with the note."""
+    if env.backend.host_capacity.gpus:
+        pytest.skip("this host has GPUs")
+    spec = env.spec(instance_type="ml.g4dn.xlarge", cpu_stand_in=True)
+    assert env.run(spec).kind == "completed"
+    assert "ml.g4dn.xlarge is a GPU type; running on CPU only" in env.sink.notes(spec.name)
+
+
 def test_pipe_mode_is_refused(env) -> None:
     spec = env.spec(channels=(Channel("train", f"s3://{env.bucket}/x/", input_mode="Pipe"),))
     outcome = env.run(spec)

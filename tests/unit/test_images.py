@@ -19,6 +19,7 @@ from orchestrator.images import (
     builtin_algorithm,
     framework_stand_in,
     parse_ecr,
+    stand_in_images,
 )
 from orchestrator.metrics.parser import MetricParser
 from orchestrator.runner.base import LogLine
@@ -33,6 +34,9 @@ STAND_IN = "smlocal/xgboost:latest"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 SKLEARN_STAND_IN = "smlocal/sklearn-framework:latest"
 XGB_FRAMEWORK_STAND_IN = "smlocal/xgboost-framework:latest"
+PYTORCH_STAND_IN = "smlocal/pytorch-framework:latest"
+TENSORFLOW_STAND_IN = "smlocal/tensorflow-framework:latest"
+MXNET = "763104351884.dkr.ecr.us-east-1.amazonaws.com/mxnet-training:1.9.0-cpu-py38"
 SCRIPT_MODE = {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://b/src.tgz"'}
 
 
@@ -155,9 +159,77 @@ def test_framework_stand_ins_need_an_aws_registry_and_a_known_repository() -> No
     own = "111122223333.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
     assert framework_stand_in(own, SCRIPT_MODE) is None
     assert resolver({SKLEARN_STAND_IN}).resolve(own, SCRIPT_MODE).image is None
-    assert framework_stand_in(PYTORCH, SCRIPT_MODE) is None
+    assert framework_stand_in(MXNET, SCRIPT_MODE) is None  # a framework without a stand-in
     assert framework_stand_in("smlocal/sklearn-framework:latest", SCRIPT_MODE) is None
     assert framework_stand_in(XGB_LEGACY, SCRIPT_MODE) is None  # `xgboost`: built-in only
+
+
+@pytest.mark.parametrize(("uri", "stand_in", "title"), [
+    (PYTORCH, PYTORCH_STAND_IN, "PyTorch"),  # example 07
+    ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.3.0-cpu-py311-ubuntu20.04-"
+     "sagemaker", PYTORCH_STAND_IN, "PyTorch"),
+    ("520713654638.dkr.ecr.us-west-2.amazonaws.com/sagemaker-pytorch:1.5.0-cpu-py3",
+     PYTORCH_STAND_IN, "PyTorch"),
+    ("763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.13.0-cpu-py310",
+     TENSORFLOW_STAND_IN, "TensorFlow"),
+    ("763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.11-gpu-py39",
+     TENSORFLOW_STAND_IN, "TensorFlow"),
+    ("520713654638.dkr.ecr.us-west-2.amazonaws.com/sagemaker-tensorflow-scriptmode:1.12-cpu-py3",
+     TENSORFLOW_STAND_IN, "TensorFlow"),
+])
+def test_pytorch_and_tensorflow_images_run_their_stand_ins(uri, stand_in, title) -> None:
+    assert framework_stand_in(uri, SCRIPT_MODE).image == stand_in
+    assert builtin_algorithm(uri, SCRIPT_MODE) is None
+    result = resolver({stand_in}).resolve(uri, SCRIPT_MODE)
+    assert (result.image, result.failure) == (stand_in, None)
+    note = f"TrainingImage {uri} ({title} framework image) runs as its local stand-in {stand_in}"
+    if "-gpu-" in uri:  # GPU tags run on the CPU build, and the job's log says so
+        note += "; WARNING: a GPU image, the stand-in is a CPU build: training runs on CPU"
+    assert result.note == note
+    assert stand_in in stand_in_images()
+
+
+def test_framework_inference_and_other_training_images_have_no_stand_in() -> None:
+    for repository in ("pytorch-inference", "tensorflow-inference", "pytorch-training-neuron",
+                       "huggingface-pytorch-training", "sagemaker-tensorflow"):
+        uri = f"763104351884.dkr.ecr.us-east-1.amazonaws.com/{repository}:2.0-cpu-py310"
+        assert framework_stand_in(uri, SCRIPT_MODE) is None, repository
+        assert resolver(set(stand_in_images())).resolve(uri, SCRIPT_MODE).image is None
+
+
+def test_every_stand_in_is_a_cpu_stand_in() -> None:
+    assert stand_in_images() == {STAND_IN, SKLEARN_STAND_IN, XGB_FRAMEWORK_STAND_IN,
+                                 PYTORCH_STAND_IN, TENSORFLOW_STAND_IN}
+
+
+def sdk_training_repositories(family: str) -> set[tuple[str, str]]:
+    """(account, repository) of every training image of `family` in the SDK's config, entries
+    nested per Python version (old TensorFlow) included; skips without the SDK."""
+    spec = importlib.util.find_spec("sagemaker")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the SageMaker Python SDK is not installed (pip install -e '.[sdk]')")
+    config = Path(next(iter(spec.submodule_search_locations))) / "image_uri_config"
+    versions = json.loads((config / f"{family}.json").read_text())["training"]["versions"]
+    entries = [e for v in versions.values()
+               for e in ([v] if "registries" in v else v.values() if isinstance(v, dict) else [])
+               if isinstance(e, dict) and "registries" in e]
+    return {(account, e["repository"]) for e in entries for account in e["registries"].values()}
+
+
+@pytest.mark.parametrize(("family", "stand_in"), [("pytorch", PYTORCH_STAND_IN),
+                                                  ("tensorflow", TENSORFLOW_STAND_IN)])
+def test_every_sdk_training_registry_resolves_to_the_stand_in(family, stand_in) -> None:
+    pairs = sdk_training_repositories(family)
+    assert len(pairs) > 20
+    r = resolver({stand_in})
+    wrong = set()
+    for account, repository in pairs:
+        uri = f"{account}.dkr.ecr.us-east-1.amazonaws.com/{repository}:1.0-gpu-py3"
+        if repository == "sagemaker-tensorflow":  # pre-script-mode TensorFlow 1.x: not covered
+            assert r.resolve(uri, SCRIPT_MODE).image is None
+        elif r.resolve(uri, SCRIPT_MODE).image != stand_in:
+            wrong.add(uri)
+    assert wrong == set()
 
 
 def test_framework_stand_in_that_is_not_built_says_how_to_build_it() -> None:
@@ -166,7 +238,7 @@ def test_framework_stand_in_that_is_not_built_says_how_to_build_it() -> None:
     assert result.failure == (
         f"ClientError: TrainingImage {SKLEARN} is the scikit-learn framework image, which "
         f"smlocal runs with the local image {SKLEARN_STAND_IN}; that image is not built. Build "
-        "it with `bash scripts/build-images.sh`, or map it to a local image in the file named "
+        "it with `smlocal images build sklearn-framework`, or map it to a local image in the file named "
         'by SMLOCAL_IMAGE_MAP (JSON: {"<uri, repository:tag or glob>": "<local image>"}).')
 
 
@@ -199,7 +271,7 @@ def test_stand_in_that_is_not_built_says_how_to_build_it() -> None:
     assert result.failure == (
         f"ClientError: TrainingImage {XGB_1} is the built-in XGBoost algorithm, which smlocal "
         f"runs with the local image {STAND_IN}; that image is not built. Build it with "
-        "`bash scripts/build-images.sh`, or map it to a local image in the file named by "
+        "`smlocal images build xgboost`, or map it to a local image in the file named by "
         'SMLOCAL_IMAGE_MAP (JSON: {"<uri, repository:tag or glob>": "<local image>"}).')
 
 
@@ -213,9 +285,9 @@ def test_builtin_without_stand_in_fails_as_a_local_limitation() -> None:
 
 
 def test_framework_images_fail_saying_what_to_build_or_map() -> None:
-    result = resolver().resolve(PYTORCH, {"sagemaker_program": '"train.py"'})
+    result = resolver().resolve(MXNET, {"sagemaker_program": '"train.py"'})
     assert result.image is None and result.failure is not None
-    assert "ClientError: " in result.failure and "(pytorch)" in result.failure
+    assert "ClientError: " in result.failure and "(mxnet)" in result.failure
     assert "pip install sagemaker-training" in result.failure
     assert "SMLOCAL_IMAGE_MAP" in result.failure
 
