@@ -299,3 +299,33 @@ def test_a_collision_on_the_last_training_job_stores_nothing(tmp_path, capsys):
         with pytest.raises(ResourceInUse, match=last):
             local.store.insert_imported(plan.tuning, plan.training, plan.metrics, plan.tags)
         assert local.store.list_tuning_jobs() == []
+
+
+def test_import_into_a_server_with_authentication(tmp_path, capsys, monkeypatch):
+    """The extension call is signed like a SageMaker call: the local server's key works, a
+    wrong one is refused (exit 2) and nothing is stored."""
+    from orchestrator.app import SmlocalApp
+    from orchestrator.clock import FakeClock
+    from orchestrator.config import Settings
+    from orchestrator.credentials import AccessKey
+    from orchestrator.runner.fake import FakeBackend
+    from tests.fake_backed import START, silent
+
+    key = AccessKey("AKIAIMPORTTEST", "import-test-secret")
+    clock = FakeClock(START)
+    secured = SmlocalApp(settings=Settings(state_dir=tmp_path / "secured", backend="fake",
+                                           access_key=key), port=0, clock=clock,
+                         backend=FakeBackend(silent, clock)).start()
+    try:
+        with apps(tmp_path, 1) as (remote,):
+            run_to_end(remote, source_request())
+            monkeypatch.setenv("SMLOCAL_ACCESS_KEY_ID", key.access_key_id)
+            monkeypatch.setenv("SMLOCAL_SECRET_ACCESS_KEY", "wrong")
+            assert _import(secured, SOURCE_NAME, "--from-endpoint", remote.url) == 2
+            assert "InvalidSignatureException" in capsys.readouterr().err
+            assert secured.store.list_tuning_jobs() == []
+            monkeypatch.setenv("SMLOCAL_SECRET_ACCESS_KEY", key.secret_access_key)
+            assert _import(secured, SOURCE_NAME, "--from-endpoint", remote.url) == 0
+            assert len(secured.store.list_training_jobs()) == 5
+    finally:
+        secured.stop()
