@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the training images: every containers/<name>/ with a Dockerfile or a build.sh (except
 # python-base, the base image) becomes smlocal/<name>:latest. Makes sure Docker answers and the
-# base image exists first.
+# base image exists first. A folder with an OPTIONAL file (its text says why, e.g. the
+# TensorFlow stand-in's download and build time) is built only when named.
 #   - containers/<name>/build.sh, when present, does the build (e.g. toolkit, which needs PyPI);
 #   - otherwise: docker build -f containers/<name>/Dockerfile containers, i.e. the build context
 #     is containers/ so images share code from containers/common/. These builds take everything
@@ -13,6 +14,8 @@
 #
 # Environment: SMLOCAL_BASE_IMAGE (base image tag, default smlocal/python-base:latest) is passed
 # to the builds as the BASE_IMAGE build argument (and exported for build.sh scripts).
+# SMLOCAL_BUILD_PROGRESS=1 shows Docker's output of each build as it goes (`smlocal images
+# build` sets it) instead of only the outcome; SMLOCAL_BUILD_NO_CACHE=1 passes --no-cache.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,6 +35,11 @@ else
   for dir in "$containers"/*/; do
     name=$(basename "$dir")
     [ "$name" = python-base ] && continue
+    if [ -f "$dir/OPTIONAL" ]; then
+      log "skipping optional smlocal/$name:latest ($(head -n1 "$dir/OPTIONAL")); build it" \
+        "with: bash scripts/build-images.sh $name"
+      continue
+    fi
     if [ -f "$dir/build.sh" ] || [ -f "$dir/Dockerfile" ]; then
       names+=("$name")
     fi
@@ -41,29 +49,38 @@ fi
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# --quiet prints only the image id; on failure Docker still prints the error and the failing
+# step's output, which we show.
+docker_args=(--quiet)
+[ "${SMLOCAL_BUILD_PROGRESS:-0}" = 1 ] && docker_args=()
+[ "${SMLOCAL_BUILD_NO_CACHE:-0}" = 1 ] && docker_args+=(--no-cache)
 
 failed=()
 for name in "${names[@]}"; do
   dir="$containers/$name"
   tag="smlocal/$name:latest"
   start=$SECONDS
-  # --quiet prints only the image id; on failure Docker still prints the error and the
-  # failing step's output, which we show.
   if [ -f "$dir/build.sh" ]; then
     log "building $tag with containers/$name/build.sh"
-    build=(bash "$dir/build.sh" --quiet)
+    build=(bash "$dir/build.sh" "${docker_args[@]}")
   elif [ -f "$dir/Dockerfile" ]; then
-    build=(docker build --quiet --build-arg "BASE_IMAGE=$SMLOCAL_BASE_IMAGE" -t "$tag"
-      -f "$dir/Dockerfile" "$containers")
+    log "building $tag"
+    build=(docker build "${docker_args[@]}" --build-arg "BASE_IMAGE=$SMLOCAL_BASE_IMAGE"
+      -t "$tag" -f "$dir/Dockerfile" "$containers")
   else
     log "no containers/$name/Dockerfile or build.sh"
     failed+=("$name")
     continue
   fi
-  if "${build[@]}" >"$out" 2>&1 && docker image inspect "$tag" >/dev/null 2>&1; then
+  if [ "${SMLOCAL_BUILD_PROGRESS:-0}" = 1 ]; then
+    output=/dev/stderr  # shown as it goes
+  else
+    output=$out  # shown only on failure
+  fi
+  if "${build[@]}" >"$output" 2>&1 && docker image inspect "$tag" >/dev/null 2>&1; then
     log "built $tag ($((SECONDS - start)) s)"
   else
-    cat "$out" >&2
+    [ "$output" = "$out" ] && cat "$out" >&2
     log "FAILED to build $tag from containers/$name"
     failed+=("$name")
   fi

@@ -15,7 +15,10 @@ import orchestrator.client
 CLIENT_DIR = Path(orchestrator.client.__file__).parent
 ALLOWED = ("orchestrator.client", "orchestrator.config", "orchestrator.credentials",
            "orchestrator.status")
-SERVER_ONLY = {"local_server": ("orchestrator.app",)}
+SERVER_ONLY = {"local_server": ("orchestrator.app",),
+               # `smlocal images` lists the server's stand-in table: pure modules, no server.
+               "images_commands": ("orchestrator.images", "orchestrator.builtin_algorithms",
+                                   "orchestrator.aws_image_registries")}
 SERVER_PACKAGES = ("orchestrator.api", "orchestrator.controller", "orchestrator.runner",
                    "orchestrator.storage", "orchestrator.app")
 
