@@ -4,11 +4,18 @@ read a finished tuning job of `--jobs` training jobs while a second one of as ma
 
 The server runs in its own process (`smlocal serve`'s app, on the in-process "fake" engine by
 default, so hundreds of training jobs run in seconds without Docker; `--backend docker` runs
-real containers). Traffic goes to loopback only and is bounded: `--clients` threads for
-`--seconds`, each creating at most `--creates` training jobs. Reported: requests per second,
-p50/p99 latency and errors per operation, and the server's resident memory before and after.
+real containers). The clients are boto3 clients in `--procs` worker processes
+(`load_clients.py`, which explains the two client models): `--model closed` (each client
+sends again as soon as it is answered) or `--model open --rate R` (R requests per second in
+all, on a schedule; latency counted from the scheduled send time). Traffic goes to loopback
+only and is bounded: `--clients` clients for `--seconds`, each creating at most `--creates`
+training jobs. Reported: requests per second, p50/p99 latency and errors per operation, the
+server's resident memory before and after, the CPU the server and the clients used, and the
+machine's load average (the clients share the machine with the server: on a shared or small
+machine they compete for the same cores).
 
-    python3 benchmarks/load.py                       # 500 jobs, 50 clients, 60 s
+    python3 benchmarks/load.py                                   # closed loop, 50 clients, 60 s
+    python3 benchmarks/load.py --model open --rate 50            # 50 clients, 1 request/s each
     python3 benchmarks/load.py --jobs 100 --seconds 10 --clients 10
 """
 
@@ -16,19 +23,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import boto3
-import botocore.config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load_clients import Plan, run_workers  # noqa: E402
 
 from orchestrator.server_process import ServerProcess  # noqa: E402
 
@@ -42,6 +49,8 @@ def _wait_completed(sm, name: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"tuning job {name} did not complete within {timeout} s")
         time.sleep(1.0)
+
+
 IMAGE = "smlocal/probe:latest"  # the fake engine runs the contract probe's behaviour
 METRIC = [{"Name": "loss", "Regex": r"loss=([0-9.]+);"}]
 
@@ -70,60 +79,14 @@ def tuning_request(name: str, jobs: int, parallel: int) -> dict:
     }
 
 
-def training_request(name: str) -> dict:
+def training_request() -> dict:
+    """CreateTrainingJob's request, less TrainingJobName."""
     definition = tuning_request("x", 1, 1)["TrainingJobDefinition"]
-    return {"TrainingJobName": name, "AlgorithmSpecification": definition[
+    return {"AlgorithmSpecification": definition[
         "AlgorithmSpecification"], "RoleArn": ROLE, "HyperParameters": {"metrics": "loss=1"},
         "OutputDataConfig": definition["OutputDataConfig"],
         "ResourceConfig": definition["ResourceConfig"],
         "StoppingCondition": definition["StoppingCondition"]}
-
-
-class Client(threading.Thread):
-    """One client: random operations until `until`, at most `creates` CreateTrainingJob."""
-
-    def __init__(self, index: int, url: str, tuning: str, names: list[str], until: float,
-                 creates: int, results: dict) -> None:
-        super().__init__(daemon=True)
-        self.index, self.tuning, self.until, self.creates = index, tuning, until, creates
-        self.names = names
-        self.results, self.created = results, 0
-        config = botocore.config.Config(retries={"max_attempts": 1}, read_timeout=30,
-                                        max_pool_connections=2)
-        self.sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1",
-                               aws_access_key_id="x", aws_secret_access_key="x", config=config)
-        self.rng = random.Random(index)
-
-    def run(self) -> None:
-        ops = ["DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob",
-               "ListHyperParameterTuningJobs", "DescribeTrainingJob", "CreateTrainingJob"]
-        while time.monotonic() < self.until:
-            op = self.rng.choice(ops)
-            if op == "CreateTrainingJob" and self.created >= self.creates:
-                op = "DescribeHyperParameterTuningJob"
-            started = time.perf_counter()
-            try:
-                self.call(op)
-                ok = True
-            except Exception as exc:  # noqa: BLE001 - every failure is counted and shown
-                ok = False
-                self.results["errors"].append(f"{op}: {exc}")
-            self.results[op].append((time.perf_counter() - started, ok))
-
-    def call(self, op: str) -> None:
-        sm, tuning = self.sm, self.tuning
-        if op == "DescribeHyperParameterTuningJob":
-            sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning)
-        elif op == "ListTrainingJobsForHyperParameterTuningJob":
-            sm.list_training_jobs_for_hyper_parameter_tuning_job(
-                HyperParameterTuningJobName=tuning, MaxResults=100)
-        elif op == "ListHyperParameterTuningJobs":
-            sm.list_hyper_parameter_tuning_jobs(MaxResults=10)
-        elif op == "DescribeTrainingJob":
-            sm.describe_training_job(TrainingJobName=self.rng.choice(self.names))
-        else:
-            self.created += 1
-            sm.create_training_job(**training_request(f"load-{self.index}-{self.created}"))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -140,6 +103,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--creates", type=int, default=2, help="CreateTrainingJob per client")
     parser.add_argument("--backend", default="fake", choices=["fake", "docker"])
+    parser.add_argument("--model", default="closed", choices=["closed", "open"])
+    parser.add_argument("--rate", type=float, default=50.0,
+                        help="open loop: requests per second, all clients together")
+    parser.add_argument("--procs", type=int, default=2, help="client worker processes")
+    parser.add_argument("--live-jobs", type=int, default=None,
+                        help="training jobs of the tuning job that runs meanwhile (default: "
+                             "--jobs; 0: none, the clients alone)")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="smlocal-load-")) / "state"
@@ -158,7 +128,7 @@ def main() -> None:
         print(f"{args.jobs} training jobs ran in {time.monotonic() - settle:.0f} s")
         summaries = sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=tuning, MaxResults=100)["TrainingJobSummaries"]
-        names = [s["TrainingJobName"] for s in summaries]
+        names = tuple(s["TrainingJobName"] for s in summaries)
         alone = []
         for _ in range(50):  # one client alone: the cost of a Describe, without queueing
             started = time.perf_counter()
@@ -166,23 +136,33 @@ def main() -> None:
             alone.append((time.perf_counter() - started) * 1000)
         print(f"DescribeHyperParameterTuningJob of it, one client alone: p50 "
               f"{percentile(alone, 50):.1f} ms, p99 {percentile(alone, 99):.1f} ms")
-        sm.create_hyper_parameter_tuning_job(**tuning_request("load-live", args.jobs,
-                                                              args.parallel))
+        live = args.jobs if args.live_jobs is None else args.live_jobs
+        if live:
+            sm.create_hyper_parameter_tuning_job(**tuning_request("load-live", live,
+                                                                  args.parallel))
+        # The workers build their clients first; everyone starts at `start`.
+        plan = Plan(url=server.url, tuning=tuning, names=names, model=args.model,
+                    rate=args.rate, clients=args.clients, start=time.monotonic() + 5 + 0.2 *
+                    args.clients / args.procs, seconds=args.seconds, creates=args.creates,
+                    create_request=training_request())
+        load_before = os.getloadavg()
+        while time.monotonic() < plan.start:
+            time.sleep(0.01)
         rss_before, cpu_before = server.rss(), _cpu_seconds(server)
-        results: dict = defaultdict(list)
-        until = time.monotonic() + args.seconds
-        clients = [Client(i, server.url, tuning, names, until, args.creates, results)
-                   for i in range(args.clients)]
-        started = time.monotonic()
-        for client in clients:
-            client.start()
-        for client in clients:
-            client.join()
-        elapsed = time.monotonic() - started
+        samples, client_cpu = run_workers(plan, args.procs)
+        elapsed = args.seconds  # the schedule's window (closed loop: the last call may overrun)
         rss_after, cpu = server.rss(), _cpu_seconds(server) - cpu_before
-        d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="load-live")
-        done = sum(d["TrainingJobStatusCounters"].values())
-        report(results, elapsed, args, (rss_before, rss_after, cpu), done, d)
+        load_after = os.getloadavg()
+        d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="load-live") \
+            if live else {}
+        done = sum(d.get("TrainingJobStatusCounters", {}).values())
+        results: dict = defaultdict(list)
+        for op, latency, ok, error in samples:
+            results[op].append((latency, ok))
+            if error:
+                results["errors"].append(error)
+        report(results, elapsed, args, (rss_before, rss_after, cpu, client_cpu), done, d,
+               (load_before, load_after))
     finally:
         server.stop()
 
@@ -193,16 +173,31 @@ def _cpu_seconds(server: ServerProcess) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def report(results: dict, elapsed: float, args, server: tuple[int, int, float], done: int,
-           d: dict) -> None:
-    rss_before, rss_after, cpu = server
+def report(results: dict, elapsed: float, args, usage: tuple[int, int, float, float],
+           done: int, d: dict, loads: tuple) -> None:
+    rss_before, rss_after, cpu, client_cpu = usage
     total = sum(len(v) for k, v in results.items() if k != "errors")
-    print(f"{args.clients} clients for {elapsed:.1f} s on the {args.backend} backend; the "
-          f"second tuning job {d['HyperParameterTuningJobStatus']}, {done} of {args.jobs} "
-          f"training jobs launched meanwhile")
+    model = ("closed loop (no think time)" if args.model == "closed" else
+             f"open loop at {args.rate:g} requests/s offered "
+             f"({args.rate / args.clients:g}/s per client)")
+    live = (f"the second tuning job {d['HyperParameterTuningJobStatus']}, {done} of its "
+            f"training jobs launched meanwhile" if d else "no tuning job running meanwhile")
+    print(f"{args.clients} clients in {args.procs} processes, {model}, for {elapsed:.0f} s on "
+          f"the {args.backend} backend; {live}")
+    print(f"machine: {os.cpu_count()} cores, load average (1 min) {loads[0][0]:.2f} before, "
+          f"{loads[1][0]:.2f} after")
     print(f"{total} requests, {total / elapsed:.0f} per second, "
           f"{len(results['errors'])} errors; server RSS {rss_before / 2**20:.0f} MiB before, "
-          f"{rss_after / 2**20:.0f} MiB after; server CPU {cpu / elapsed:.2f} cores\n")
+          f"{rss_after / 2**20:.0f} MiB after; CPU: server {cpu / elapsed:.2f} cores, clients "
+          f"{client_cpu / elapsed:.2f} cores")
+    if total:
+        per = (cpu + client_cpu) / total
+        print(f"CPU per request (the server's includes the running tuning job's work): server "
+              f"{cpu / total * 1000:.1f} ms, clients "
+              f"{client_cpu / total * 1000:.1f} ms; at that cost {os.cpu_count()} cores serve at "
+              f"most {os.cpu_count() / per:.0f} requests/s, so {args.clients} closed-loop clients "
+              f"wait at least {args.clients * per / os.cpu_count() * 1000:.0f} ms on average "
+              f"(Little's law)\n")
     print("| operation | requests | errors | p50 (ms) | p99 (ms) |\n|---|---|---|---|---|")
     for op in sorted(k for k in results if k != "errors"):
         times = [t * 1000 for t, _ok in results[op]]
