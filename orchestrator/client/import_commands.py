@@ -75,8 +75,10 @@ def _remote_source(args: Any, fallback: str | None) -> tuple[str, Any, Any] | No
     keys: dict[str, str] = {}
     if session.get_credentials() is None and url:  # an open smlocal takes any credentials
         keys = {"aws_access_key_id": "smlocal", "aws_secret_access_key": "smlocal"}
+    # Without --from-endpoint the source is SageMaker itself: an AWS_ENDPOINT_URL exported for
+    # the SDK-against-smlocal recipe (README) must not send the reads to smlocal.
     config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5,
-                    read_timeout=120)
+                    read_timeout=120, ignore_configured_endpoint_urls=not url)
     sm = session.client("sagemaker", endpoint_url=url, config=config, **keys)
     cw = None if args.no_metric_series else session.client("cloudwatch", endpoint_url=url,
                                                            config=config, **keys)

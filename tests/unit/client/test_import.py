@@ -329,3 +329,24 @@ def test_import_into_a_server_with_authentication(tmp_path, capsys, monkeypatch)
             assert len(secured.store.list_training_jobs()) == 5
     finally:
         secured.stop()
+
+
+def test_profile_or_region_reads_sagemaker_itself_whatever_aws_endpoint_url_says(monkeypatch):
+    """The README's SDK recipe exports AWS_ENDPOINT_URL=smlocal; `import --region R` must still
+    read from SageMaker in R, and `--from-endpoint` wins over both."""
+    from types import SimpleNamespace
+
+    from orchestrator.client.import_commands import _remote_source
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4577")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    args = SimpleNamespace(from_endpoint=None, profile=None, region="eu-west-1",
+                           no_metric_series=False)
+    source, sm_client, cw = _remote_source(args, None)
+    assert source == "SageMaker (region eu-west-1)"
+    assert sm_client.meta.endpoint_url == "https://api.sagemaker.eu-west-1.amazonaws.com"
+    assert cw.meta.endpoint_url == "https://monitoring.eu-west-1.amazonaws.com"
+    args.from_endpoint = "http://127.0.0.1:9999"
+    _, sm_client, _ = _remote_source(args, None)
+    assert sm_client.meta.endpoint_url == "http://127.0.0.1:9999"
