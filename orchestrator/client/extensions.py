@@ -64,7 +64,8 @@ def _parse(status: int, content: bytes, headers: Any, operation: str) -> dict[st
         code = code.rsplit("#", 1)[-1]
         message = str(data.get("message", data.get("Message", "")))
     else:
-        code, message = f"HTTP{status}", content[:200].decode("utf-8", "replace")
+        code, message = f"HTTP{status}", (f"the endpoint answered HTTP {status} without an "
+                                          "AWS error: is it an smlocal server?")
     if code in ("UnknownOperationException", "InvalidAction") or status == 404:
         message += (" (the endpoint does not serve smlocal's own operations: is it an smlocal "
                     "server, and a recent one?)")

@@ -111,9 +111,15 @@ def _fetch(args: Any, fallback: str | None) -> tuple[int, dict[str, Any] | None]
         return error(str(exc), EXIT_BAD_INPUT), None
     except ClientError as exc:
         err = exc.response["Error"]
+        if str(err.get("Code", "")).isdigit():  # an HTTP error without an AWS error body
+            return error(f"{text} answered HTTP {err['Code']}, not as SageMaker does: is it a "
+                         "SageMaker endpoint?", EXIT_BAD_INPUT), None
         return error(f"{text}: {err.get('Code')}: {err.get('Message')}", EXIT_BAD_INPUT), None
     except BotoCoreError as exc:
         return error(f"cannot read from {text}: {exc}", EXIT_UNREACHABLE), None
+    except (KeyError, TypeError, ValueError) as exc:  # an answer without SageMaker's members
+        return error(f"{text} did not answer as SageMaker does (missing or odd {exc}); is it "
+                     "a SageMaker endpoint?", EXIT_BAD_INPUT), None
 
 
 def _say(message: str) -> None:

@@ -350,3 +350,27 @@ def test_profile_or_region_reads_sagemaker_itself_whatever_aws_endpoint_url_says
     args.from_endpoint = "http://127.0.0.1:9999"
     _, sm_client, _ = _remote_source(args, None)
     assert sm_client.meta.endpoint_url == "http://127.0.0.1:9999"
+
+
+def test_an_endpoint_that_is_not_sagemaker_is_named_as_such(tmp_path, capsys):
+    """A plain web server as the source or as the local server: exit 2 with what it is."""
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{web.server_port}"
+    try:
+        with apps(tmp_path, 1) as (remote,):
+            assert main(["import", "x", "--from-endpoint", url]) == 2
+            assert "not as SageMaker does: is it a SageMaker endpoint?" in \
+                capsys.readouterr().err
+            run_to_end(remote, source_request())
+            assert main(["--endpoint", url, "import", SOURCE_NAME, "--from-endpoint",
+                         remote.url]) == 2
+            err = capsys.readouterr().err
+            assert "HTTP 501 without an AWS error: is it an smlocal server?" in err
+            assert "Traceback" not in err
+    finally:
+        web.shutdown()
+        web.server_close()
