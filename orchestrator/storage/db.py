@@ -182,11 +182,13 @@ class Store:
                       "VALUES (?,?,?,?,?)", (name.lower(), name,
                                              tuning["HyperParameterTuningJobStatus"],
                                              tuning["CreationTime"], json.dumps(tuning)))
+            columns = ", ".join(c for c, _type in training_index.COLUMNS)
             c.executemany(
-                "INSERT INTO training_jobs(key, name, tuning_key, status, creation_time, doc) "
-                "VALUES (?,?,?,?,?,?)",
+                f"INSERT INTO training_jobs(key, name, tuning_key, status, creation_time, doc, "
+                f"{columns}) VALUES (?,?,?,?,?,?,{','.join('?' * len(training_index.COLUMNS))})",
                 [(d["TrainingJobName"].lower(), d["TrainingJobName"], name.lower(),
-                  d["TrainingJobStatus"], d["CreationTime"], json.dumps(d)) for d in training])
+                  d["TrainingJobStatus"], d["CreationTime"], json.dumps(d),
+                  *training_index.values(self._index, d)) for d in training])
             c.executemany("INSERT INTO metrics(job_key, name, value, ts) VALUES (?,?,?,?)",
                           [(job.lower(), n, v, t) for job, rows in metrics.items()
                            for n, v, t in rows])
