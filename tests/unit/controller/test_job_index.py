@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,32 @@ def test_rows_written_without_the_index_are_derived_before_they_are_read(tmp_pat
     assert aggregates.status_counters["Completed"] == 1
     assert aggregates.best is not None and aggregates.best.summary["TrainingJobName"] == \
         "tj-a-001-x"
+    assert_index_matches(store)
+
+
+def test_a_state_dir_from_before_the_index_is_indexed_when_opened(tmp_path):
+    """A training_jobs table without the index columns (smlocal before them) gets them, and
+    its rows are derived from their documents."""
+    path = tmp_path / "smlocal.db"
+    doc = make_doc("tj-a-001-x", "tj-a", 5.0, 1, True, None)
+    doc.update(TrainingJobStatus="Stopped", _StopCause="early-stopping",
+               FinalMetricDataList=[{"MetricName": "loss", "Value": 0.7, "Timestamp": 6.0}])
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE training_jobs (key TEXT PRIMARY KEY, name TEXT NOT NULL, tuning_key TEXT,
+            status TEXT NOT NULL, creation_time REAL NOT NULL,
+            log_offset REAL NOT NULL DEFAULT 0, doc TEXT NOT NULL);
+        CREATE INDEX training_by_tuning ON training_jobs(tuning_key, creation_time);""")
+    conn.execute("INSERT INTO training_jobs(key, name, tuning_key, status, creation_time, doc) "
+                 "VALUES (?,?,?,?,?,?)", ("tj-a-001-x", "tj-a-001-x", "tj-a", "Stopped", 5.0,
+                                          json.dumps(doc)))
+    conn.commit()
+    conn.close()
+    store = open_store(path)
+    aggregates = job_index.stored(store, "tj-a")
+    assert aggregates.status_counters["Stopped"] == 1
+    assert aggregates.objective_counters["Succeeded"] == 1
+    assert aggregates.best is not None and aggregates.best.loss == -0.7  # maximized
     assert_index_matches(store)
 
 
