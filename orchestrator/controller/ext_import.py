@@ -34,9 +34,12 @@ MAX_TRAINING_JOBS = 10_000  # Random's MaxNumberOfTrainingJobs quota
 
 
 @cache
+def _sagemaker_shapes() -> dict[str, Any]:
+    return create_loader().load_service_model("sagemaker", "service-2")["shapes"]
+
+
 def _relaxed(shape: str, required: tuple[str, ...]) -> dict[str, Any]:
-    model = create_loader().load_service_model("sagemaker", "service-2")["shapes"]
-    out = copy.deepcopy(model[shape])
+    out = copy.deepcopy(_sagemaker_shapes()[shape])
     out["required"] = list(required)
     return out
 
