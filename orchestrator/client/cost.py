@@ -186,23 +186,42 @@ def _training_jobs(sm: Any, name: str) -> list[dict[str, Any]]:
     return [sm.describe_training_job(TrainingJobName=n) for n in names]
 
 
-def default_kind(tuning: dict[str, Any]) -> str:
-    """billed for a job that ran on SageMaker (its ARN names a real account, e.g. imported),
-    projected for one of this smlocal (smlocal's fake account)."""
-    account = tuning.get("HyperParameterTuningJobArn", "").split(":")[4:5]
-    return "projected" if account in ([DEFAULT_ACCOUNT], []) else "billed"
+# Every job `smlocal import` stores carries this tag (its ARN is rewritten to this endpoint's
+# account, so the ARN alone cannot tell): `orchestrator.controller.imported`.
+IMPORTED_TAG = "smlocal:imported-from"
+
+
+def _tag_keys(sm: Any, arn: str) -> set[str]:
+    keys: set[str] = set()
+    kwargs: dict[str, Any] = {"ResourceArn": arn}
+    while True:
+        page = sm.list_tags(**kwargs)
+        keys |= {t["Key"] for t in page.get("Tags", [])}
+        if not page.get("NextToken"):
+            return keys
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def default_kind(sm: Any, tuning: dict[str, Any]) -> str:
+    """billed for a job that ran on SageMaker: imported (its tag), or read from an endpoint of
+    another account than smlocal's; projected for a job of this smlocal."""
+    arn = tuning.get("HyperParameterTuningJobArn", "")
+    account = arn.split(":")[4:5]
+    if account not in ([DEFAULT_ACCOUNT], []):
+        return "billed"
+    return "billed" if arn and IMPORTED_TAG in _tag_keys(sm, arn) else "projected"
 
 
 def tuning_job_cost(sm: Any, name: str, prices: PriceTable | None = None,
                     speed_factor: float = 1.0, kind: str | None = None,
                     startup_seconds: float = STARTUP_SECONDS) -> TuningJobCost:
     """The cost of tuning job `name` read through `sm` (a boto3 SageMaker client); boto3
-    errors propagate. `kind` None: `default_kind`."""
+    errors propagate. `kind` None: `default_kind` (imported or remote: billed)."""
     if speed_factor <= 0:
         raise ValueError("--speed-factor must be > 0")
     prices = prices or load_prices()
     tuning = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-    kind = kind or default_kind(tuning)
+    kind = kind or default_kind(sm, tuning)
     jobs = sorted((job_cost(d, prices, kind, speed_factor) for d in _training_jobs(sm, name)),
                   key=lambda j: (j.creation_time, j.name))
     limits = tuning["HyperParameterTuningJobConfig"].get("ResourceLimits", {})

@@ -134,8 +134,9 @@ def keep_input_members(value: Any, shape: Any) -> Any:
 def request_from_describe(described: dict[str, Any], tags: list[dict[str, str]]) -> dict:
     """The CreateHyperParameterTuningJob body a Describe answer (+ its tags) stands for."""
     body = keep_input_members(described, input_shape())
-    # aws:-prefixed tags are the service's own and cannot be set by a caller.
-    user_tags = [t for t in tags if not t.get("Key", "").startswith("aws:")]
+    # aws:-prefixed tags are the service's own and cannot be set by a caller; smlocal:-prefixed
+    # ones are smlocal's marks (e.g. smlocal:imported-from), facts of this copy only.
+    user_tags = [t for t in tags if not t.get("Key", "").startswith(("aws:", "smlocal:"))]
     if user_tags:
         body["Tags"] = user_tags
     return body

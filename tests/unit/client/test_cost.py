@@ -37,7 +37,9 @@ def tj(name, created, itype, count, start=None, end=None, **extra) -> dict:
 class StubSageMaker:
     """Describe/List answers as boto3 returns them (datetimes), one page of summaries."""
 
-    def __init__(self, arn: str, jobs: list[dict], parallel: int, end: float = 0) -> None:
+    def __init__(self, arn: str, jobs: list[dict], parallel: int, end: float = 0,
+                 tags: list[dict] | None = None) -> None:
+        self.tags = tags or []
         self.tuning = {"HyperParameterTuningJobArn": arn, "CreationTime": T0,
                        "HyperParameterTuningEndTime": at(end),
                        "HyperParameterTuningJobConfig": {"ResourceLimits": {
@@ -54,6 +56,10 @@ class StubSageMaker:
 
     def describe_training_job(self, TrainingJobName):
         return self.jobs[TrainingJobName]
+
+    def list_tags(self, ResourceArn):
+        assert ResourceArn == self.tuning["HyperParameterTuningJobArn"]
+        return {"Tags": self.tags}
 
 
 def test_projected_cost_and_wall_time_equal_a_hand_computation():
@@ -90,6 +96,16 @@ def test_billed_cost_uses_billable_time_and_reports_the_spot_saving():
     assert r.total == pytest.approx(0.6758333333)
     assert r.jobs[1].spot_saving == pytest.approx(0.7)  # 1 - 300 / 1000
     assert r.wall_seconds == 1200 and r.spot_range is None
+
+
+def test_an_imported_job_is_billed_though_its_arn_is_local():
+    job = tj("a", 0, "ml.m5.xlarge", 1, start=0, end=100, BillableTimeInSeconds=90)
+    imported = StubSageMaker(LOCAL_ARN, [job], 1, tags=[
+        {"Key": "smlocal:imported-from", "Value": "https://sagemaker.us-east-1.amazonaws.com"}])
+    assert tuning_job_cost(imported, "t", PRICES).kind == "billed"
+    assert tuning_job_cost(imported, "t", PRICES).total == pytest.approx(90 * 0.23 / 3600)
+    local = StubSageMaker(LOCAL_ARN, [job], 1, tags=[{"Key": "team", "Value": "x"}])
+    assert tuning_job_cost(local, "t", PRICES).kind == "projected"
 
 
 def test_unpriced_instance_types_are_named_and_left_out_of_the_total():

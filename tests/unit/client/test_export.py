@@ -196,3 +196,12 @@ def test_multi_algorithm_definitions_are_each_mapped_and_copied():
     assert images == [ECR, "111122223333.dkr.ecr.eu-west-1.amazonaws.com/b:2"]
     assert channel_copies(body, out) == [("S3Prefix", "s3://smlocal-x/a/", "s3://real/a/"),
                                          ("S3Prefix", "s3://smlocal-x/b/", "s3://real/b/")]
+
+
+def test_service_and_smlocal_marker_tags_are_not_exported():
+    from orchestrator.client.export import request_from_describe
+
+    body = request_from_describe({"HyperParameterTuningJobName": "n"}, [
+        {"Key": "aws:cloudformation:stack-name", "Value": "s"},
+        {"Key": "smlocal:imported-from", "Value": "https://x"}, {"Key": "team", "Value": "ml"}])
+    assert body == {"HyperParameterTuningJobName": "n", "Tags": [{"Key": "team", "Value": "ml"}]}
