@@ -160,6 +160,21 @@ def open_file(root: Path, rel: str) -> BinaryIO | None:
         return None
 
 
+def remove_file(root: Path, rel: str) -> None:
+    """Delete file (or link) `root/rel`, reached without following a link on the way; the
+    link itself is removed, never its target. Missing is fine."""
+    parts = tuple(rel.split("/"))
+    try:
+        fd = _open_dir_chain(root, parts[:-1], create=False)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            os.unlink(parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def has_files(root: Path) -> bool:
     """True when the tree holds at least one regular file."""
     return any(node.kind == "file" for node in iter_tree(root))

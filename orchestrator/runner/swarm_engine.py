@@ -1,12 +1,15 @@
 """Docker Swarm: `ContainerEngine` (runner.engine) over a swarm manager's Engine API (issue 10).
 
-One "container" of the protocol is one swarm service (`replicated-job`, no restart) running one
-task; its id is the service name. What happens where:
+One "container" of the protocol is one swarm service (`replicated`, one replica, restart
+condition `none`) running one task; its id is the service name. Not `replicated-job`: Docker
+before 24 leaves a removed job's running task (and its container) behind (moby/moby#44312,
+reproduced on this machine's 20.10), so a stopped job would keep running. A replicated service
+with restart `none` runs its task once, like a job, and scales to zero cleanly. What happens where:
 
 - **Placement**: the swarm scheduler (spread). Each service is limited to the instance type's
   CPUs and memory. Reservations (`reserve_fraction` of the limits, on the stage-in helper that
   makes the placement decision) are OFF by default: Docker 20.10's constraint enforcer still
-  counts the reservations of *completed* replicated-job tasks and rejects new tasks on that
+  counts the reservations of *completed* one-shot tasks and rejects new tasks on that
   node at random ("assigned node no longer meets constraints"). An instance type no node
   could ever hold fails at once, without retries, naming the largest node.
 - **Images** come from a registry every node can pull from (`registry`): a local image is
@@ -30,10 +33,14 @@ task; its id is the service name. What happens where:
   overlay of their own with their host name on 127.0.0.1.
 - **Logs**: `docker service logs` (the same multiplexed, timestamped stream as a container's),
   followed until the task ended, then read once more after the last timestamp seen.
-- **Stop**: `docker service rm`; the node's agent sends SIGTERM and SIGKILL after the service's
-  stop grace period (`stop_grace_seconds`, the server's). `kill` has nothing left to do. The
-  exit code of a removed task is the one swarm still reports, else 143 (or 137 after the grace).
-  Lines the container prints after the removal are not in the log (the service is gone).
+- **Stop**: the service's placement gets a constraint no node meets; the node's agent sends
+  SIGTERM and SIGKILL after the service's stop grace period (`stop_grace_seconds`, the
+  server's), and the task ends `shutdown` with the container's exit code, its log and its node
+  folder still there (the task stays in the service's history; its replacement pends and is
+  ignored), so the files go back as after any other end. `kill` goes to the node's engine when
+  it is known (swarm has no kill), else it is a stop; after a stop it has nothing left to do. A service removed from
+  outside while stopping ends with the exit code swarm still reports, else 143 (or 137 after the
+  grace).
 - **Exit states**: a task's exit code as reported by swarm; OOM kills are read from the node's
   engine where one is known (`node_engines`: address → Docker URL; the manager's own node is
   always known), otherwise they look like SIGKILL from outside. A node that goes down or a task
@@ -86,6 +93,9 @@ LABEL = "smlocal.swarm"  # every service and network this engine makes carries i
 _MOUNTS_LABEL = f"{LABEL}.mounts"
 _ROLE_LABEL = f"{LABEL}.role"  # "job" | "helper"
 _POLL = 0.3
+# A constraint no node meets (stop): the task it replaces shuts down and stays in the history.
+_STOPPED_CONSTRAINT = "node.labels.smlocal-stopped==true"
+_START_TIMEOUT = 1800  # a first pull of a framework image on a slow node
 _TERMINAL = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 _LOST = {"orphaned"}
 _MAX_NAME = 50  # service names are DNS labels (63); helpers add "-out" and such
@@ -304,7 +314,6 @@ class SwarmEngine:
 
     def create(self, req: ContainerRequest) -> str:
         sid = _service_name(req.name)
-        self.remove(sid)
         with self._lock:
             self._pending[sid] = req
         return sid
@@ -348,6 +357,25 @@ class SwarmEngine:
                                 mem_limit=resources["Limits"].get("MemoryBytes"))
         self._create_service(container_id, spec, limits_only, [f"node.id=={node}"], networks,
                              labels)
+        self._wait_started(container_id)
+
+    def _wait_started(self, sid: str) -> None:
+        """Return once the task runs (or ended, or was stopped): like `docker start`, so the
+        runtime clock (MaxRuntimeInSeconds) and a stop see a started container. A node still
+        pulling the image keeps the task `preparing`; SageMaker does not count image download
+        as training time either."""
+        deadline = time.time() + _START_TIMEOUT
+        while time.time() < deadline:
+            with self._lock:
+                if sid in self._stopped:
+                    return
+            task = self._task(sid)
+            state = (task or {}).get("Status", {}).get("State")
+            if state == "running" or state in _TERMINAL or self._service(sid) is None:
+                return
+            time.sleep(_POLL)
+        log.warning("%s did not start within %d s; waiting for it as if it had", sid,
+                    _START_TIMEOUT)
 
     def _job_networks(self, sid: str, req: ContainerRequest) -> list[NetworkAttachmentConfig]:
         if req.network in (protocol.DEFAULT_NETWORK, protocol.NO_NETWORK):
@@ -388,7 +416,7 @@ class SwarmEngine:
             networks=networks)
         try:
             self.api.create_service(
-                template, name=name, labels=labels, mode=ServiceMode("replicated-job"),
+                template, name=name, labels=labels, mode=ServiceMode("replicated", replicas=1),
                 endpoint_spec=EndpointSpec(mode="vip"))
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while creating service {name}: {exc}") from exc
@@ -468,22 +496,61 @@ class SwarmEngine:
     # ---- stop, remove, state --------------------------------------------------------------
 
     def stop(self, container_id: str) -> None:
-        """Remove the service: SIGTERM now, SIGKILL after the service's stop grace period."""
-        with self._lock:
-            known = container_id in self._stopped
-        if not known:
-            service = self._service(container_id)
-            if service is None:
-                return
-            task = self._task(container_id)
-            with self._lock:
-                self._stopped.setdefault(container_id, (time.time(), service, task))
-        self._remove_service(container_id)
+        """Move the service to a node that does not exist: swarm shuts the task down (SIGTERM,
+        SIGKILL after the stop grace period) and keeps it, with its exit code and its log, in
+        the service's task history; the replacement task pends forever and is never reported
+        (`_task`). Scaling to zero or removing the service would delete the task, exit code
+        and log with it, within a second of the shutdown."""
+        self._shut_down(container_id)
 
     def kill(self, container_id: str) -> None:
-        """The node's agent sends SIGKILL at the end of the grace period; a service that
-        smlocal did not stop yet is removed now."""
-        self.stop(container_id)
+        """SIGKILL, sent by the node's engine when we know it (`node_engines`; always for the
+        manager's own node): swarm has no kill, and a service update cannot change the stop
+        signal or grace period of a container that already runs. Elsewhere it is a stop
+        (SIGKILL at the end of the grace period). After a stop there is nothing left to do."""
+        with self._lock:
+            if container_id in self._stopped:
+                return
+        task = self._task(container_id)
+        cid = ((task or {}).get("Status", {}).get("ContainerStatus") or {}).get("ContainerID")
+        url = self._node_engine(task.get("NodeID", "")) if task else None
+        if cid and url is not None:
+            try:
+                if url == "":
+                    self.api.kill(cid)
+                else:
+                    with docker.APIClient(base_url=url, timeout=10) as node:
+                        node.kill(cid)
+                return
+            except NotFound:
+                return
+            except (DockerException, requests.RequestException) as exc:
+                log.warning("could not kill %s on its node (%s); stopping it instead",
+                            container_id, exc)
+        self._shut_down(container_id)
+
+    def _shut_down(self, container_id: str) -> None:
+        with self._lock:
+            known = container_id in self._stopped
+        if known:
+            return
+        service = self._service(container_id)
+        if service is None:
+            return
+        task = self._task(container_id)
+        with self._lock:
+            self._stopped.setdefault(container_id, (time.time(), service, task))
+        template = service["Spec"]["TaskTemplate"]
+        placement = template.setdefault("Placement", {})
+        placement["Constraints"] = [*(placement.get("Constraints") or []), _STOPPED_CONSTRAINT]
+        try:
+            self.api.update_service(container_id, version=service["Version"]["Index"],
+                                    task_template=template, fetch_current_spec=True)
+        except NotFound:
+            return
+        except (DockerException, requests.RequestException) as exc:
+            raise InfraError(f"Docker error while stopping service {container_id}: {exc}",
+                             retryable=True) from exc
 
     def remove(self, container_id: str) -> None:
         with self._lock:
@@ -537,6 +604,10 @@ class SwarmEngine:
             return None
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while listing tasks of {service}: {exc}") from exc
+        if not tasks:
+            return None
+        tasks = [t for t in tasks if _STOPPED_CONSTRAINT not in (
+            (t.get("Spec", {}).get("Placement") or {}).get("Constraints") or [])]
         if not tasks:
             return None
         tasks.sort(key=lambda t: t.get("CreatedAt", ""))
@@ -627,6 +698,9 @@ class SwarmEngine:
                 return self._after_stop(container_id, *stopped)
             task = self._task(container_id)
             state = (task or {}).get("Status", {}).get("State")
+            if stopped is not None and (task is None or task["ID"] != (stopped[2] or {}).get("ID")):
+                # Stopped: the task that ran shuts down (or is gone, removed from outside).
+                return self._after_stop(container_id, *stopped)
             if task is not None:
                 if state in _LOST or self._node_down(task):
                     raise InfraError(f"node {task.get('NodeID', '?')[:12]} of {container_id} "
@@ -644,12 +718,14 @@ class SwarmEngine:
 
     def _after_stop(self, sid: str, stopped_at: float, service: dict | None,
                     last: dict | None) -> ContainerState:
-        """The service was removed by stop(): wait until its container is gone (the agent
-        ran the grace period), then send the files back."""
+        """stop() moved the task away (or the service was removed from outside): wait until
+        the task shut down or is gone (the agent ran the grace period), then send the files
+        back."""
         task = self._wait_gone(sid, last)
         status = (task or {}).get("Status", {})
         code = (status.get("ContainerStatus") or {}).get("ExitCode")
-        if not code:  # swarm no longer says: SIGTERM, or SIGKILL after the grace period
+        if code is None or status.get("State") not in _TERMINAL:
+            # swarm no longer says: SIGTERM, or SIGKILL after the grace period
             code = 137 if time.time() - stopped_at >= self.stop_grace_seconds else 143
         if last is not None:
             self._stage_out(sid, service, task or last)
@@ -658,7 +734,7 @@ class SwarmEngine:
                               state.started_at)
 
     def _wait_gone(self, sid: str, task: dict | None) -> dict | None:
-        """Wait until a removed service's task is gone or shut down; the last seen."""
+        """Wait until a stopped service's task is gone or shut down; the last seen."""
         if task is None:
             return None
         deadline = time.time() + self.stop_grace_seconds + 30
@@ -899,17 +975,16 @@ def _pack(mounts: list) -> bytes:
 
 
 def _unpack(data: bytes, mounts: list) -> None:
-    """Regular files of a node's tar into the writable mounts' host folders (`confined`)."""
+    """Regular files of a node's tar into the writable mounts' host folders (`confined`); a
+    file the container deleted on the node (sent in, not sent back) is deleted here too, so
+    checkpoints sync as on one machine."""
+    sent: set[tuple[int, str]] = set()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         for member in tar:
-            if not member.isfile():
+            place = _writable_place(member, mounts)
+            if place is None:
                 continue
-            top, _, rel = member.name.partition("/")
-            if not top.startswith("m") or not top[1:].isdigit() or not rel:
-                continue
-            index = int(top[1:])
-            if index >= len(mounts) or mounts[index][2]:
-                continue
+            index, rel = place
             try:
                 parts = confined.confined_parts(rel)
             except confined.UnsafeName as exc:
@@ -918,19 +993,43 @@ def _unpack(data: bytes, mounts: list) -> None:
             source = tar.extractfile(member)
             if source is None:
                 continue
+            sent.add(place)
             with confined.create_file(Path(mounts[index][0]), parts) as out:
                 while chunk := source.read(1024 * 1024):
                     out.write(chunk)
+    for index, (src, _dst, read_only) in enumerate(mounts):
+        if read_only:
+            continue
+        for node in list(confined.iter_tree(Path(src))):
+            if node.kind != "dir" and (index, node.rel) not in sent:
+                confined.remove_file(Path(src), node.rel)
+
+
+def _writable_place(member: tarfile.TarInfo, mounts: list) -> tuple[int, str] | None:
+    """(mount index, path in it) of a regular file sent back for a writable mount, else None."""
+    if not member.isfile():
+        return None
+    top, _, rel = member.name.partition("/")
+    if not top.startswith("m") or not top[1:].isdigit() or not rel:
+        return None
+    index = int(top[1:])
+    if index >= len(mounts) or mounts[index][2]:
+        return None
+    return index, rel
 
 
 # ---- helpers --------------------------------------------------------------------------------
 
 
 def _service_name(name: str) -> str:
-    if len(name) <= _MAX_NAME:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-    return f"{name[:_MAX_NAME - 11]}-{digest}"
+    """`name` plus a random part: every create is a new id, as with Docker's container ids,
+    so a retried host is never mistaken for the attempt before it (leftovers are found by
+    their labels)."""
+    suffix = secrets.token_hex(3)
+    if len(name) > _MAX_NAME - 7:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[:_MAX_NAME - 18]}-{digest}"
+    return f"{name}-{suffix}"
 
 
 def _mounts_label(service: dict | None) -> dict | None:

@@ -160,3 +160,45 @@ def test_failure_file_that_is_a_link_or_fifo_is_not_read(tmp_path: Path) -> None
     dirs.failure_file.unlink()
     dirs.failure_file.write_text("bad input")
     assert layout.read_failure(dirs) == "bad input"
+
+
+def test_remove_file_removes_a_link_never_its_target(tmp_path: Path) -> None:
+    secret = outside(tmp_path)
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d/f.txt").write_text("x")
+    (root / "d/link").symlink_to(secret)
+    (root / "via").symlink_to(secret.parent)  # a folder link on the way is not followed
+    confined.remove_file(root, "d/link")
+    confined.remove_file(root, f"via/{secret.name}")
+    confined.remove_file(root, "d/f.txt")
+    confined.remove_file(root, "d/missing.txt")  # missing is fine
+    assert secret.exists() and not (root / "d/link").is_symlink()
+    assert not (root / "d/f.txt").exists() and (root / "d").is_dir()
+
+
+def test_swarm_files_sent_back_mirror_the_node(tmp_path: Path) -> None:
+    """A checkpoint the container deleted on its node is deleted on the host too; read-only
+    mounts are never touched."""
+    import io
+    import tarfile
+
+    from orchestrator.runner.swarm_engine import _unpack
+
+    rw, ro = tmp_path / "ckpt", tmp_path / "input"
+    for folder in (rw / "keep", ro):
+        folder.mkdir(parents=True)
+    (rw / "old.txt").write_text("old")
+    (rw / "keep/k.txt").write_text("k")
+    (ro / "data.csv").write_text("1")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("m0/keep/k.txt", b"k"), ("m0/new.txt", b"new"), ("m1/x", b"no")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    _unpack(buf.getvalue(), [(str(rw), "/opt/ml/checkpoints", False),
+                             (str(ro), "/opt/ml/input/data/train", True)])
+    assert sorted(n.rel for n in confined.iter_tree(rw) if n.kind == "file") == [
+        "keep/k.txt", "new.txt"]
+    assert sorted(p.name for p in ro.iterdir()) == ["data.csv"]
