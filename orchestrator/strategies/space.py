@@ -72,10 +72,13 @@ class NumericParam:
         """Legal values (floats; integral for integers) for unit coordinates."""
         a, b = self._edges
         ga, gb = self._g(np.array([a, b]))
-        v = self._g_inv(ga + np.clip(np.asarray(u, dtype=float), 0.0, 1.0) * (gb - ga))
+        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+        v = self._g_inv(ga + u * (gb - ga))
         if self.integer:
             v = np.floor(v + 0.5)
-        return np.clip(v, self.low, self.high)
+        # the bounds exactly (exp(log(1e-4)) is 1.0000000000000009e-4, not MinValue)
+        return np.where(u <= 0.0, self.low, np.where(u >= 1.0, self.high,
+                                                      np.clip(v, self.low, self.high)))
 
     def render(self, v: float) -> str:
         return str(int(v)) if self.integer else repr(float(v))
@@ -380,6 +383,36 @@ class SearchSpace:
         for j, s in enumerate(self._slices):
             out[s] = j
         return out
+
+    # ----- levels of discrete parameters (per-level candidates, exploration floor) ---------
+    def level_params(self, max_levels: int = 16) -> list[int]:
+        """Indices of the parameters with few levels: every categorical, and integers with at
+        most `max_levels` values."""
+        return [j for j, p in enumerate(self.params)
+                if isinstance(p, CategoricalParam) or (p.integer and (p.count() or 0) <= max_levels)]
+
+    def n_levels(self, j: int) -> int:
+        p = self.params[j]
+        return len(p.values) if isinstance(p, CategoricalParam) else int(p.count() or 0)
+
+    def set_level(self, X: np.ndarray, j: int, level: int) -> np.ndarray:
+        """A copy of encoded points with parameter j at its `level`-th value (categorical:
+        values order; integer: MinValue + level)."""
+        X = np.array(X, dtype=float)
+        p, s = self.params[j], self._slices[j]
+        if isinstance(p, CategoricalParam):
+            X[:, s] = 0.0
+            X[:, s.start + level] = 1.0
+        else:
+            X[:, s.start] = float(p.to_unit(np.array(p.low + level)))
+        return X
+
+    def level_of(self, X: np.ndarray, j: int) -> np.ndarray:
+        """The level index of parameter j in each encoded point."""
+        p, s = self.params[j], self._slices[j]
+        if isinstance(p, CategoricalParam):
+            return np.argmax(np.atleast_2d(X)[:, s], axis=1)
+        return (p.from_unit(np.atleast_2d(X)[:, s.start]) - p.low).astype(int)
 
     def categorical_mask(self) -> np.ndarray:
         """Per box coordinate: True for categoricals."""
