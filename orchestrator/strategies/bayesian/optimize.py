@@ -2,10 +2,17 @@
 
 Candidates (encoded, already legal): uniform draws in the box (respecting each scale), plus
 Gaussian perturbations of the best observed points at several radii (categoricals resampled
-with small probability). Small discrete spaces are scored exhaustively instead. The best few
-candidates, and the best candidate of each of the best categorical combinations, are refined
-jointly by L-BFGS-B over the numeric coordinates (integers relaxed, categoricals held),
+with small probability), plus (issue 14):
+- per-level candidates: the best observed points with each level of each categorical (and
+  of each integer with few values) put in, so every level is scored near the incumbents;
+- bound-snapped candidates: the best candidates with each numeric coordinate near a bound
+  moved exactly onto it (a random or perturbed draw lands on a bound with probability 0, and
+  optima on a range's bound are common: "more epochs is better").
+Small discrete spaces are scored exhaustively instead. The best few candidates, the best
+candidate of each of the best categorical combinations and of each categorical level, are
+refined jointly by L-BFGS-B over the numeric coordinates (integers relaxed, categoricals held),
 snapped back to legal points, and rescored; the best configuration not seen before wins.
+`fixed` = (parameter, level) restricts the search to one level (the exploration floor).
 """
 
 from __future__ import annotations
@@ -27,8 +34,17 @@ N_PER_CENTER = 60
 N_REFINE = 3
 RADII = (0.01, 0.05, 0.2)
 N_COMBOS = 8
+N_SNAP_TOP = 10  # best candidates whose near-bound coordinates are snapped
+SNAP_WITHIN = 0.25  # a coordinate this close (unit scale) to a bound is snapped onto it
+N_LEVEL_CENTERS = 3  # best observed points copied into every level
 
-AcqFn = Callable[[np.ndarray], np.ndarray]
+Penalty = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # X -> log value, gradient
+
+
+def _score(post: Posterior, best: np.ndarray, X: np.ndarray, penalty: Penalty | None
+           ) -> np.ndarray:
+    val = log_ei(*post.predict(X), best)
+    return val if penalty is None else val + penalty(X)[0]
 
 
 def _local_candidates(space: SearchSpace, centers: np.ndarray, rng: np.random.Generator,
@@ -49,8 +65,55 @@ def _local_candidates(space: SearchSpace, centers: np.ndarray, rng: np.random.Ge
     return space.box_to_unit(B)
 
 
+def _level_candidates(space: SearchSpace, centers: np.ndarray, rng: np.random.Generator,
+                      ranked: np.ndarray | None = None) -> np.ndarray:
+    """The best observed points, as they are and slightly perturbed, with each level of each
+    few-level parameter put in; and perturbations of the best observed point of each
+    categorical level with that level held (`ranked`: observed points, best first), so a
+    level whose good region was glimpsed once is searched there, not only at its corners."""
+    if centers.shape[0] == 0:
+        return np.empty((0, space.dim))
+    base = np.vstack([centers, _local_candidates(space, centers, rng, 2)])
+    out = [space.set_level(base, j, level) for j in space.level_params()
+           for level in range(space.n_levels(j))]
+    if ranked is not None and ranked.shape[0]:
+        for j in space.level_params(max_levels=0):
+            lv = space.level_of(ranked, j)
+            for level in range(space.n_levels(j)):
+                hit = np.flatnonzero(lv == level)
+                if hit.size:
+                    around = _local_candidates(space, ranked[hit[:1]], rng, N_PER_CENTER // 2)
+                    out.append(space.set_level(around, j, level))
+    return np.vstack(out) if out else np.empty((0, space.dim))
+
+
+def _snapped(space: SearchSpace, X: np.ndarray) -> np.ndarray:
+    """Copies of X with, in turn, each near-bound numeric coordinate moved onto its bound,
+    and one copy with all of them moved at once. (Moving every coordinate onto both bounds
+    measured worse on the boundary problem: benchmarks/strategy-notes.md.)"""
+    cols = space.numeric_cols
+    if cols.size == 0 or X.shape[0] == 0:
+        return np.empty((0, space.dim))
+    out = []
+    V = X[:, cols]
+    near = (V < SNAP_WITHIN) | (V > 1.0 - SNAP_WITHIN)
+    target = np.where(V < 0.5, 0.0, 1.0)
+    for k, c in enumerate(cols):
+        rows = near[:, k]
+        if rows.any():
+            Y = X[rows].copy()
+            Y[:, c] = target[rows, k]
+            out.append(Y)
+    rows = near.any(axis=1)
+    if rows.any():
+        Y = X[rows].copy()
+        Y[:, cols] = np.where(near[rows], target[rows], V[rows])
+        out.append(Y)
+    return space.project(np.vstack(out)) if out else np.empty((0, space.dim))
+
+
 def _refine(space: SearchSpace, post: Posterior, best: np.ndarray,
-            starts: np.ndarray) -> np.ndarray:
+            starts: np.ndarray, penalty: Penalty | None = None) -> np.ndarray:
     """L-BFGS-B on the numeric columns of all starts at once (the objective is a sum over
     starts, so the problems stay independent); categoricals are held fixed."""
     cols = space.numeric_cols
@@ -62,6 +125,9 @@ def _refine(space: SearchSpace, post: Posterior, best: np.ndarray,
     def f(z: np.ndarray) -> tuple[float, np.ndarray]:
         X[:, cols] = z.reshape(m, cols.size)
         val, grad = log_ei_with_grad(*post.predict_with_grad(X), best)
+        if penalty is not None:
+            pv, pg = penalty(X)
+            val, grad = val + pv, grad + pg
         return -float(val.sum()), -grad[:, cols].ravel()
 
     try:
@@ -73,13 +139,22 @@ def _refine(space: SearchSpace, post: Posterior, best: np.ndarray,
     return space.project(X)
 
 
-def _starts(space: SearchSpace, C: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def _starts(space: SearchSpace, C: np.ndarray, scores: np.ndarray,
+            per_level: bool = True) -> np.ndarray:
     """Indices of the refinement starts: the N_REFINE best candidates, plus the best one of
-    each of the N_COMBOS best categorical combinations. The numeric optimum often moves with
-    a categorical (Adam wants another learning rate than SGD): a switch only looks good once
-    its numeric values are re-optimised, which random flips of the best points never do."""
+    each of the N_COMBOS best categorical combinations (and, with `per_level`, of each level
+    of each categorical). The numeric optimum often moves with a categorical (Adam wants
+    another learning rate than SGD): a switch only looks good once its numeric values are
+    re-optimised, which random flips of the best points never do."""
     order = np.argsort(-scores)
     chosen = list(order[:N_REFINE])
+    if per_level:
+        for j in space.level_params(max_levels=0):  # categoricals only
+            lv = space.level_of(C[order], j)
+            for level in range(space.n_levels(j)):
+                hit = np.flatnonzero(lv == level)
+                if hit.size:
+                    chosen.append(order[hit[0]])
     cat_cols = np.setdiff1d(np.arange(space.dim), space.numeric_cols)
     if cat_cols.size and N_COMBOS:
         seen_combos: set[bytes] = set()
@@ -95,23 +170,38 @@ def _starts(space: SearchSpace, C: np.ndarray, scores: np.ndarray) -> np.ndarray
 
 def maximize_acquisition(space: SearchSpace, post: Posterior, best: np.ndarray,
                          rng: np.random.Generator, seen: set[tuple],
-                         centers: np.ndarray, exhaustive: list[Params] | None = None
-                         ) -> Params | None:
+                         centers: np.ndarray, exhaustive: list[Params] | None = None,
+                         *, per_level: bool = True, snap: bool = True,
+                         fixed: tuple[int, int] | None = None,
+                         penalty: Penalty | None = None) -> Params | None:
     """The unseen legal configuration with the highest log-EI found, or None."""
     if exhaustive is not None:
         free = [c for c in exhaustive if space.key(c) not in seen]
+        if fixed is not None:
+            j, level = fixed
+            X = space.to_unit_many(free) if free else np.empty((0, space.dim))
+            free = [c for c, lv in zip(free, space.level_of(X, j), strict=True) if lv == level]
         if not free:
             return None
-        scores = log_ei(*post.predict(space.to_unit_many(free)), best)
+        scores = _score(post, best, space.to_unit_many(free), penalty)
         return free[int(np.argmax(scores))]
-    C = np.vstack([
-        space.box_to_unit(rng.random((N_RANDOM, len(space.names)))),
-        _local_candidates(space, centers[:N_LOCAL_CENTERS], rng, N_PER_CENTER),
-    ])
-    scores = log_ei(*post.predict(C), best)
-    R = _refine(space, post, best, C[_starts(space, C, scores)])
+    parts = [space.box_to_unit(rng.random((N_RANDOM, len(space.names)))),
+             _local_candidates(space, centers[:N_LOCAL_CENTERS], rng, N_PER_CENTER)]
+    if per_level:
+        parts.append(_level_candidates(space, centers[:N_LEVEL_CENTERS], rng, centers))
+    C = np.vstack(parts)
+    if fixed is not None:
+        C = space.set_level(C, *fixed)
+    scores = _score(post, best, C, penalty)
+    if snap:
+        S = _snapped(space, C[np.argsort(-scores)[:N_SNAP_TOP]])
+        C = np.vstack([C, S])
+        scores = np.r_[scores, _score(post, best, S, penalty)]
+    R = _refine(space, post, best, C[_starts(space, C, scores, per_level)], penalty)
+    if snap:
+        R = np.vstack([R, _snapped(space, R)])
     C = np.vstack([C, R])
-    scores = np.r_[scores, log_ei(*post.predict(R), best)]
+    scores = np.r_[scores, _score(post, best, R, penalty)]
     for i in np.argsort(-scores):
         config = space.from_unit(C[i])
         if space.key(config) not in seen:

@@ -23,9 +23,13 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
 4. Pending jobs and earlier picks of the same call are handled by fantasies: F joint draws of
    their outcomes from the posterior; the acquisition is log of the mean EI over fantasies
    (Snoek et al. 2012). "kb" (kriging believer: one fantasy equal to the posterior mean) is
-   the cheaper alternative, chosen with `pending_mode`.
-5. Maximise log-EI (optimize.py) over unseen configurations; on any numerical failure, or
-   when nothing unseen is found, fall back to seeded random sampling (never raise).
+   the cheaper alternative, chosen with `pending_mode`; "lp" / "fantasy+lp" add local
+   penalisation (acquisition.LocalPenalty), which measured worse (strategy-notes.md).
+5. Maximise log-EI (optimize.py) over unseen configurations, with bound-snapped and
+   per-level candidates (`bound_snap`, `per_level`; issue 14). With `floor` > 0 a categorical
+   level launched less than `floor` / k of the time gets the next suggestion (off by
+   default: it never bound on the benchmark). On any numerical failure, or when nothing
+   unseen is found, fall back to seeded random sampling (never raise).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from threadpoolctl import ThreadpoolController
 
 from orchestrator.strategies._common import derive_rng, launched_count, sample_unseen, seen_keys
 from orchestrator.strategies.base import Observation, Params, RunningJob
+from orchestrator.strategies.bayesian.acquisition import LocalPenalty
 from orchestrator.strategies.bayesian.gp import Posterior, fit_hyperparameters
 from orchestrator.strategies.bayesian.optimize import EXHAUSTIVE_LIMIT, maximize_acquisition
 from orchestrator.strategies.objective import loss
@@ -163,7 +168,8 @@ class BayesianStrategy:
                  n_fantasies: int = 16, max_points: int = 300, fit_points: int = 150,
                  n_restarts: int = 2, warp_outputs: bool = True,
                  init: str = "random", tie_categorical: bool = True,
-                 xi: float = 0.0) -> None:
+                 xi: float = 0.0, per_level: int = 1, bound_snap: int = 1,
+                 floor: float = 0.0, lp_scale: float = 1.0) -> None:
         self.space = space
         self.maximize = maximize
         self.seed = seed
@@ -177,6 +183,10 @@ class BayesianStrategy:
         self.init = init
         self.tie_categorical = tie_categorical
         self.xi = xi
+        self.per_level = bool(per_level)
+        self.bound_snap = bool(bound_snap)
+        self.floor = floor
+        self.lp_scale = lp_scale
         size = space.size()
         self._exhaustive = space.enumerate() if size is not None and size <= EXHAUSTIVE_LIMIT \
             else None
@@ -238,14 +248,25 @@ class BayesianStrategy:
             return sample_unseen(self.space, rng, n, seen)
         theta = self._fit(data, rng)
         base = _Padded(data.X, data.y, theta, data.n_task_cols)
-        order = np.argsort(data.y[: data.n_self])[:5]
+        # all observed points, best first: the first N_LOCAL_CENTERS are perturbed, and the
+        # best of each categorical level is searched around with its level held (per_level)
+        order = np.argsort(data.y[: data.n_self])
         centers = data.X[order, : self.space.dim]
         P = [self.space.to_unit(p) for p in pending]
         out: list[Params] = []
+        launched = [o.params for o in history if o.source == "self"] + list(pending)
+        lipschitz = None
         for _ in range(n):
             post, best = self._with_pending(base, data, theta, np.array(P), rng)
-            config = maximize_acquisition(self.space, post, best - self.xi, rng, seen, centers,
-                                          self._exhaustive)
+            penalty = None
+            if self.pending_mode.endswith("lp") and P:
+                if lipschitz is None:
+                    lipschitz = self._lipschitz(base, data, rng)
+                penalty = self._penalty(base, data, np.array(P), lipschitz)
+            config = maximize_acquisition(
+                self.space, post, best - self.xi, rng, seen, centers, self._exhaustive,
+                per_level=self.per_level, snap=self.bound_snap,
+                fixed=self._under_floor(launched), penalty=penalty)
             if config is None:
                 config = next(iter(sample_unseen(self.space, rng, 1, seen)), None)
                 if config is None:
@@ -253,7 +274,40 @@ class BayesianStrategy:
             seen.add(self.space.key(config))
             P.append(self.space.to_unit(config))
             out.append(config)
+            launched.append(config)
         return out
+
+    def _lipschitz(self, base: _Padded, data: ModelData, rng: np.random.Generator) -> float:
+        """L of local penalisation: the largest norm of the posterior mean's gradient over
+        the data and 500 random points (González et al. 2016, section 3.2)."""
+        X = np.vstack([data.X[: data.n_self, : self.space.dim],
+                       self.space.box_to_unit(rng.random((500, len(self.space.names))))])
+        _, _, dmean, _ = base.predict_with_grad(X)
+        return self.lp_scale * float(np.sqrt((dmean[:, 0, :] ** 2).sum(-1)).max())
+
+    def _penalty(self, base: _Padded, data: ModelData, P: np.ndarray,
+                 lipschitz: float) -> LocalPenalty:
+        own = data.y[: data.n_self] if data.n_self else data.y
+        mean, var = base.predict(P)
+        return LocalPenalty(P, mean[:, 0], np.sqrt(var + base.sn2), float(own.min()),
+                            lipschitz)
+
+    def _under_floor(self, launched: list[Params]) -> tuple[int, int] | None:
+        """(parameter, level) of the categorical level furthest below its floor share
+        (`floor` / k of the launched configurations, k levels), or None. Forcing the next
+        suggestion into that level (at its best acquisition value there) keeps a level that
+        looked average early from being starved (issue 14 trap 2)."""
+        if self.floor <= 0 or not launched:
+            return None
+        X = self.space.to_unit_many(launched)
+        worst, deficit = None, 0.0
+        for j in self.space.level_params(max_levels=0):
+            k = self.space.n_levels(j)
+            counts = np.bincount(self.space.level_of(X, j), minlength=k)
+            need = self.floor * len(launched) / k - counts
+            if need.max() >= 1.0 and need.max() > deficit:
+                worst, deficit = (j, int(np.argmax(need))), float(need.max())
+        return worst
 
     def _fit(self, data: ModelData, rng: np.random.Generator) -> np.ndarray:
         """MAP theta, on a seeded random subset of at most `fit_points` rows (the likelihood
@@ -281,11 +335,11 @@ class BayesianStrategy:
         """Posterior conditioned on fantasised outcomes of the pending points P, and the
         incumbent of each fantasy."""
         own = data.y[: data.n_self] if data.n_self else data.y
-        if P.shape[0] == 0 or self.pending_mode == "none":
+        if P.shape[0] == 0 or self.pending_mode in ("none", "lp"):
             return base, np.array([own.min()])
         mean, cov = base.joint(P)
         mean = mean[:, 0]
-        if self.pending_mode == "kb":
+        if self.pending_mode.startswith("kb"):
             fant = mean[:, None]
         else:
             noise = (base.sn2 + 1e-9) * np.eye(P.shape[0])
