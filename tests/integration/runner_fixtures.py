@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import tarfile
 import threading
@@ -230,8 +231,13 @@ class SwarmHarness(EngineHarness):
 
         self.name, self.image, self.docker, self.s3_host = "swarm", image, docker_client, lab.address
         self.engine = SwarmEngine(registry=lab.registry, address=lab.address,
-                                  stop_grace_seconds=GRACE, reserve_fraction=float(__import__("os").environ.get("SMLOCAL_SWARM_RESERVE", "0")),
+                                  stop_grace_seconds=GRACE,
+                                  reserve_fraction=float(os.environ.get("SMLOCAL_SWARM_RESERVE",
+                                                                        "0")),
                                   node_engines={"10.200.0.2": lab.node2})
+
+    def watch_nodes(self, prefix: str, job: str) -> NodeWatch:
+        return NodeWatch(self.docker, f"{prefix}.job={job}")
 
     def networks(self, prefix: str, job: str) -> list[str]:
         return [n["Name"] for n in self.docker.api.networks(filters={"label": f"{prefix}.job={job}"})]
@@ -372,6 +378,41 @@ def _env(request, tmp_path, s3_server: S3Server) -> Iterator[Env]:
 def env(request, tmp_path, s3_server) -> Iterator[Env]:
     """The conformance environment, once per engine."""
     yield from _env(request, tmp_path, s3_server)
+
+
+@pytest.fixture(params=[p for p in ENGINES if getattr(p, "values", None) in (("docker",),
+                                                                        ("swarm",))])
+def real_env(request, tmp_path, s3_server) -> Iterator[Env]:
+    """Real containers: Docker on this machine, and the two-node swarm lab."""
+    yield from _env(request, tmp_path, s3_server)
+
+
+class NodeWatch:
+    """Which swarm node ran each host of a job, read from the tasks while the job runs (the
+    services are gone once it ended)."""
+
+    def __init__(self, docker_client, label: str) -> None:
+        self._docker, self._label = docker_client, label
+        self.nodes: dict[str, str] = {}  # hostname -> node id
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> NodeWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=30)
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.3):
+            for service in self._docker.api.services(filters={"label": self._label}):
+                spec = service["Spec"]
+                host = spec["TaskTemplate"]["ContainerSpec"].get("Hostname")
+                for task in self._docker.api.tasks(filters={"service": spec["Name"]}):
+                    if host and task.get("NodeID") and task["Status"]["State"] == "running":
+                        self.nodes[host] = task["NodeID"]
 
 
 @pytest.fixture(params=[p for p in ENGINES if getattr(p, "values", None) == ("docker",)])
