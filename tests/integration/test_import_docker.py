@@ -12,7 +12,8 @@ from orchestrator.client.demo import demo_request, upload_example_data
 from orchestrator.server_process import ServerProcess
 from tests.integration.e2e import clients, wait_for
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# Two servers' containers on a machine other tests share: generous.
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(2400)]
 NAME = "imp-gbm"
 ENDED = ("Completed", "Failed", "Stopped")
 
@@ -47,7 +48,20 @@ def series(url: str, job: dict) -> list[dict]:
 def remote(tmp_path_factory, gbm_image):
     b = ServerProcess(tmp_path_factory.mktemp("remote") / "state", SMLOCAL_BACKEND="docker")
     yield b
+    _stop_everything(b.url)  # containers outlive a stopped server: leave none behind
     b.stop()
+
+
+def _stop_everything(url: str) -> None:
+    sm, _ = clients(url)
+    for job in sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]:
+        if job["HyperParameterTuningJobStatus"] == "InProgress":
+            sm.stop_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=job["HyperParameterTuningJobName"])
+    wait_for(lambda: all(j["HyperParameterTuningJobStatus"] in ENDED for j in
+                         sm.list_hyper_parameter_tuning_jobs()[
+                             "HyperParameterTuningJobSummaries"]),
+             timeout=300, what="the remote's tuning jobs to stop")
 
 
 def test_import_from_another_server_and_warm_start_locally(server, remote, capsys):
@@ -56,7 +70,7 @@ def test_import_from_another_server_and_warm_start_locally(server, remote, capsy
     assert upload_example_data(s3_b) == data_uri  # the same URI on both: identical data
     sm_b.create_hyper_parameter_tuning_job(**demo_request(NAME, data_uri, 3, 2))
     wait_for(lambda: describe(sm_b, NAME)["HyperParameterTuningJobStatus"] in ENDED,
-             timeout=900, what="the tuning job on the remote server")
+             timeout=1200, what="the tuning job on the remote server")
     theirs = describe(sm_b, NAME)
     assert theirs["HyperParameterTuningJobStatus"] == "Completed"
 
