@@ -6,8 +6,12 @@ script to S3 and set the script-mode hyperparameters (`sagemaker_program`,
 `sagemaker_submit_directory`); smlocal runs the images `smlocal/sklearn-framework:latest` and
 `smlocal/xgboost-framework:latest` (containers/*-framework, the SageMaker training toolkit), whose
 `train` downloads the script from our S3 and runs it with the hyperparameters as arguments.
+`PyTorch` and `TensorFlow` estimators run on `smlocal/pytorch-framework:latest` and
+`smlocal/tensorflow-framework:latest` the same way (each with its framework's own toolkit).
 
-Images: `bash scripts/build-images.sh sklearn-framework xgboost-framework`.
+Images: `bash scripts/build-images.sh sklearn-framework xgboost-framework pytorch-framework`;
+the TensorFlow stand-in is optional (not built by the set-up, so its test skips in CI):
+`smlocal images build tensorflow-framework`.
 """
 
 from __future__ import annotations
@@ -69,6 +73,37 @@ booster = xgb.train({"max_depth": args.max_depth, "objective": "binary:logistic"
                     xgb.DMatrix(x, label=y), num_boost_round=10)
 accuracy = float(((booster.predict(xgb.DMatrix(vx)) > 0.5) == vy).mean())
 booster.save_model(os.path.join(args.model_dir, "xgboost-model.json"))
+"""
+
+PYTORCH_TRAIN = """\
+import torch
+from torch import nn
+torch.manual_seed(0)
+mean, std = x.mean(0), x.std(0) + 1e-6
+tx, tvx = (torch.tensor((a - mean) / std, dtype=torch.float32) for a in (x, vx))
+ty, tvy = torch.tensor(y).long(), torch.tensor(vy).long()
+model = nn.Sequential(nn.Linear(tx.shape[1], 16), nn.ReLU(), nn.Linear(16, 2))
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+for _ in range(20 * args.max_depth):
+    optimizer.zero_grad()
+    nn.functional.cross_entropy(model(tx), ty).backward()
+    optimizer.step()
+accuracy = float((model(tvx).argmax(1) == tvy).float().mean())
+torch.save(model.state_dict(), os.path.join(args.model_dir, "model.pth"))
+"""
+
+# Keras 2 (TensorFlow 2.15): model.save(folder) writes a SavedModel, as SageMaker TensorFlow
+# scripts do for TensorFlow Serving (a numeric version folder).
+TENSORFLOW_TRAIN = """\
+import tensorflow as tf
+tf.random.set_seed(0)
+mean, std = x.mean(0), x.std(0) + 1e-6
+model = tf.keras.Sequential([tf.keras.layers.Dense(16, activation="relu"),
+                             tf.keras.layers.Dense(1, activation="sigmoid")])
+model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+model.fit((x - mean) / std, y, epochs=10 * args.max_depth, verbose=2)
+accuracy = float(model.evaluate((vx - mean) / std, vy, verbose=0)[1])
+model.save(os.path.join(args.model_dir, "1"))
 """
 
 
@@ -148,3 +183,46 @@ def test_xgboost_estimator_in_script_mode_runs_on_the_xgboost_framework_stand_in
     files = fit_and_check(est, server, "sagemaker-xgboost", stand_in)
     model = json.loads(files["xgboost-model.json"])
     assert "learner" in model
+
+
+@pytest.mark.timeout(300)
+def test_pytorch_estimator_runs_on_the_pytorch_stand_in(sdk, server, session, smlocal_image,
+                                                       tmp_path):
+    from sagemaker.pytorch import PyTorch
+
+    stand_in = smlocal_image("pytorch-framework")
+    est = PyTorch(entry_point=write_script(tmp_path, PYTORCH_TRAIN).name,
+                  source_dir=str(tmp_path), framework_version="2.2", py_version="py310",
+                  instance_type="ml.m5.large", instance_count=1, role=ROLE,
+                  hyperparameters={"max_depth": 3}, metric_definitions=METRICS,
+                  output_path=f"s3://{BUCKET}/framework/output", sagemaker_session=session)
+    files = fit_and_check(est, server, "pytorch-training", stand_in)
+    assert files.get("model.pth"), sorted(files)
+
+
+def optional_image(docker_client: Any, name: str) -> str:
+    """An optional stand-in (containers/<name>/OPTIONAL: not built by the set-up, so not in
+    CI): skipped with the reason when it is not built, even with SMLOCAL_REQUIRE_DOCKER=1."""
+    import docker.errors
+
+    tag = f"smlocal/{name}:latest"
+    try:
+        docker_client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"optional image {tag} is not built (smlocal images build {name})")
+    return tag
+
+
+@pytest.mark.timeout(900)
+def test_tensorflow_estimator_runs_on_the_tensorflow_stand_in(sdk, server, session,
+                                                              docker_client, tmp_path):
+    from sagemaker.tensorflow import TensorFlow
+
+    stand_in = optional_image(docker_client, "tensorflow-framework")
+    est = TensorFlow(entry_point=write_script(tmp_path, TENSORFLOW_TRAIN).name,
+                     source_dir=str(tmp_path), framework_version="2.13", py_version="py310",
+                     instance_type="ml.m5.large", instance_count=1, role=ROLE,
+                     hyperparameters={"max_depth": 3}, metric_definitions=METRICS,
+                     output_path=f"s3://{BUCKET}/framework/output", sagemaker_session=session)
+    files = fit_and_check(est, server, "tensorflow-training", stand_in)
+    assert "1/saved_model.pb" in files, sorted(files)
