@@ -102,7 +102,8 @@ def assert_consistent(sm: Any, s3: Any, d: dict[str, Any], jobs: list[dict[str, 
         assert job["TuningJobArn"] == d["HyperParameterTuningJobArn"]
         if job["TrainingJobStatus"] in ("Completed", "Stopped"):
             bucket, key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].split("/", 1)
-            assert key.endswith(f"/{job['TrainingJobName']}/output/model.tar.gz")
+            # S3OutputPath "s3://bucket/" puts the job's folder at the top of the bucket
+            assert f"/{key}".endswith(f"/{job['TrainingJobName']}/output/model.tar.gz")
             assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
 
 
