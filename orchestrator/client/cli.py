@@ -51,6 +51,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.name:
         body["HyperParameterTuningJobName"] = args.name
     with ServerOrEmbedded(default_endpoint(args.endpoint)) as server:
+        from orchestrator.client.images_commands import build_on_first_use
+
+        code = build_on_first_use(body, server.url, server.embedded)
+        if code != EXIT_OK:
+            return code
         # An embedded server's jobs die with this process: always watch them to the end.
         return submit_and_watch(server.url, body, wait=args.wait or server.embedded,
                                 embedded=server.embedded)

@@ -1,5 +1,6 @@
 """`smlocal images list|build`: the local stand-ins that run AWS images (built-in algorithms and
-framework images), whether each is built on this machine, and building them.
+framework images), whether each is built on this machine, and building them; `smlocal tune`
+calls `build_on_first_use` to build those its request needs before submitting.
 
 Unlike the other client commands these act on this machine's Docker engine and on the
 repository's build scripts (`scripts/build-images.sh`, `containers/<name>/`), not on an
@@ -113,6 +114,66 @@ def cmd_images_build(args: Any) -> int:
     code = subprocess.run(["bash", str(BUILD_SCRIPT), *wanted], env=env,
                           stdout=sys.stdout, stderr=sys.stderr).returncode
     return EXIT_OK if code == 0 else EXIT_FAILED
+
+
+def needed_stand_ins(body: dict[str, Any]) -> list[StandIn]:
+    """The stand-ins a CreateHyperParameterTuningJob body's images run on (none for images
+    the `SMLOCAL_IMAGE_MAP` map covers, the user's own images, or AWS images without one)."""
+    from orchestrator.images import (
+        MAP_ENV,
+        ImageResolver,
+        builtin_algorithm,
+        framework_stand_in,
+    )
+
+    path = os.environ.get(MAP_ENV)
+    resolver = ImageResolver.from_path(Path(path) if path else None)
+    definitions = body.get("TrainingJobDefinitions") or [body.get("TrainingJobDefinition") or {}]
+    by_image = {s.image: s for s in stand_ins()}
+    needed: dict[str, StandIn] = {}
+    for definition in definitions:
+        if not isinstance(definition, dict):
+            continue
+        image = (definition.get("AlgorithmSpecification") or {}).get("TrainingImage")
+        hps = definition.get("StaticHyperParameters")
+        if not isinstance(image, str) or resolver.mapped(image):
+            continue
+        algorithm = builtin_algorithm(image, hps)
+        framework = framework_stand_in(image, hps)
+        local = (algorithm.stand_in if algorithm else None) or (framework.image if framework
+                                                                 else None)
+        if local in by_image:
+            needed[local] = by_image[local]
+    return list(needed.values())
+
+
+def build_on_first_use(body: dict[str, Any], endpoint: str, embedded: bool) -> int:
+    """Before `smlocal tune` submits to a server on this machine: build the stand-ins the
+    request needs that are not built yet, with Docker's progress (their first use). Does
+    nothing for a remote server (it runs containers on its own engine), when Docker does not
+    answer here, or with SMLOCAL_BUILD_ON_FIRST_USE=0. EXIT_FAILED when a build fails."""
+    from urllib.parse import urlparse
+
+    local = embedded or urlparse(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
+    if not local or os.environ.get("SMLOCAL_BUILD_ON_FIRST_USE") == "0":
+        return EXIT_OK
+    try:
+        missing = [s for s in needed_stand_ins(body) if _inspect(s.image) is None]
+    except (RuntimeError, ValueError):
+        return EXIT_OK  # no engine here, or an unreadable map: the server says what is wrong
+    if not missing or not BUILD_SCRIPT.is_file():
+        return EXIT_OK
+    for s in missing:
+        print(f"{s.image} (runs {s.runs}) is not built: building it now, its first use; later "
+              "runs reuse it", flush=True)
+    env = dict(os.environ, SMLOCAL_BUILD_PROGRESS="1")
+    code = subprocess.run(["bash", str(BUILD_SCRIPT), *[s.name for s in missing]], env=env,
+                          stdout=sys.stdout, stderr=sys.stderr).returncode
+    if code != 0:
+        return error(f"building {', '.join(s.image for s in missing)} failed (see above); "
+                     f"retry with: smlocal images build {' '.join(s.name for s in missing)}",
+                     EXIT_FAILED)
+    return EXIT_OK
 
 
 def register(sub: Any) -> None:
