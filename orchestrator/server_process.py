@@ -19,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 class ServerProcess:
     """`url`, `rss()`, `alive()`, `log()` and `stop()` (SIGTERM, then SIGKILL after 30 s)."""
 
-    def __init__(self, state_dir: Path, port: int = 0, **env: str) -> None:
+    def __init__(self, state_dir: Path, port: int = 0, host: str | None = None,
+                 **env: str) -> None:
         environment = dict(os.environ, SMLOCAL_STOP_GRACE_SECONDS="2", PYTHONPATH=str(ROOT),
                            **env)
         self.log_path = state_dir.parent / f"{state_dir.name}-server.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.client.cli", "serve", "--port", str(port),
-             "--state-dir", str(state_dir)],
+             "--state-dir", str(state_dir), *(["--host", host] if host else [])],
             env=environment, stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=ROOT)
         line = self.proc.stdout.readline().strip()
         match = re.search(r"(http://\S+)", line)
