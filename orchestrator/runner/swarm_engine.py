@@ -53,17 +53,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
 import secrets
-import tarfile
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import docker
 import requests
@@ -80,12 +76,12 @@ from docker.types import (
     TaskTemplate,
 )
 
-from orchestrator.runner import confined
 from orchestrator.runner import engine as protocol
 from orchestrator.runner.docker_engine import _shutdown, remove_quietly
 from orchestrator.runner.engine import ContainerRequest, ContainerState, InfraError
 from orchestrator.runner.logstream import iter_frames, parse_docker_timestamp, split_timestamp
 from orchestrator.runner.resources import GIB, HostCapacity
+from orchestrator.runner.swarm_transfer import STAGE_IN, STAGE_OUT, TransferServer
 
 log = logging.getLogger(__name__)
 
@@ -99,47 +95,6 @@ _START_TIMEOUT = 1800  # a first pull of a framework image on a slow node
 _TERMINAL = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 _LOST = {"orphaned"}
 _MAX_NAME = 50  # service names are DNS labels (63); helpers add "-out" and such
-
-# The helper runs in `helper_image` (any image with python3): GET or PUT one tar.
-_STAGE_IN = r"""
-import os, sys, tarfile, urllib.request
-url, root = sys.argv[1], sys.argv[2]
-os.makedirs(root, exist_ok=True)
-with urllib.request.urlopen(url, timeout=600) as response:
-    with tarfile.open(fileobj=response, mode="r|") as tar:
-        for member in tar:
-            parts = member.name.split("/")
-            if member.name.startswith("/") or ".." in parts:
-                continue
-            if member.isdir() or member.isfile():
-                tar.extract(member, root, set_attrs=False)
-for top in os.listdir(root):
-    for base, dirs, _files in os.walk(os.path.join(root, top)):
-        for d in [base] + [os.path.join(base, d) for d in dirs]:
-            os.chmod(d, 0o777)
-print("staged", flush=True)
-"""
-_STAGE_OUT = r"""
-import io, os, shutil, sys, tarfile, urllib.request
-url, root, names = sys.argv[1], sys.argv[2], sys.argv[3:]
-buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w") as tar:
-    for name in names:
-        top = os.path.join(root, name)
-        for base, dirs, files in os.walk(top):
-            dirs.sort()
-            for f in sorted(files):
-                path = os.path.join(base, f)
-                if os.path.isfile(path) and not os.path.islink(path):
-                    tar.add(path, os.path.relpath(path, root), recursive=False)
-data = buf.getvalue()
-if url != "-":
-    request = urllib.request.Request(url, data=data, method="PUT")
-    urllib.request.urlopen(request, timeout=600).read()
-shutil.rmtree(root, ignore_errors=True)
-print("sent", len(data), flush=True)
-"""
-
 
 def new_swarm_client() -> docker.DockerClient:
     return docker.from_env(max_pool_size=64, timeout=120)
@@ -174,7 +129,7 @@ class SwarmEngine:
         self._pending: dict[str, ContainerRequest] = {}  # created, not started
         # service id → (when smlocal removed it, the service, its task then)
         self._stopped: dict[str, tuple[float, dict | None, dict | None]] = {}
-        self._transfer: _TransferServer | None = None
+        self._transfer: TransferServer | None = None
         self._capacity: HostCapacity | None = None
 
     # ---- connection -----------------------------------------------------------------------
@@ -454,7 +409,7 @@ class SwarmEngine:
         network = f"{sid}-x"
         self._overlay(network, {_ROLE_LABEL: "helper"}, False)
         try:
-            task = self._helper(f"{sid}-in", [_STAGE_IN, transfer.url(token),
+            task = self._helper(f"{sid}-in", [STAGE_IN, transfer.url(token),
                                               "/node" + node_root[len(self.node_dir):]],
                                 resources, None, network)
         finally:
@@ -475,7 +430,7 @@ class SwarmEngine:
         self.remove_network(network)
         self._overlay(network, {_ROLE_LABEL: "helper"}, False)
         try:
-            self._helper(f"{sid}-out", [_STAGE_OUT, transfer.url(token),
+            self._helper(f"{sid}-out", [STAGE_OUT, transfer.url(token),
                                         "/node" + info["node_root"][len(self.node_dir):],
                                         *writable],
                          None, [f"node.id=={task['NodeID']}"], network)
@@ -483,14 +438,14 @@ class SwarmEngine:
             transfer.forget(token)
             self.remove_network(network)
 
-    def _transfer_server(self) -> _TransferServer:
+    def _transfer_server(self) -> TransferServer:
         with self._lock:
             if self._transfer is None:
                 address = self.host_address()
                 if not address:
                     raise InfraError("the swarm manager's address is unknown; set "
                                      "SMLOCAL_SWARM_ADDRESS")
-                self._transfer = _TransferServer(address)
+                self._transfer = TransferServer(address)
             return self._transfer
 
     # ---- stop, remove, state --------------------------------------------------------------
@@ -580,7 +535,7 @@ class SwarmEngine:
         self.remove_network(network)
         self._overlay(network, {_ROLE_LABEL: "helper"}, False)
         try:
-            self._helper(f"{sid}-clean", [_STAGE_OUT, "-", "/node" + info["node_root"][
+            self._helper(f"{sid}-clean", [STAGE_OUT, "-", "/node" + info["node_root"][
                 len(self.node_dir):]], None, [f"node.id=={task['NodeID']}"], network)
         finally:
             self.remove_network(network)
@@ -863,159 +818,6 @@ class SwarmEngine:
                     emit(stream, timestamp, text)
         finally:
             response.close()
-
-
-# ---- transfers ------------------------------------------------------------------------------
-
-
-class _TransferServer:
-    """HTTP on the manager's swarm address: GET /in/TOKEN is a tar of a container's mounts
-    (`m<i>/...`), PUT /out/TOKEN unpacks one into its writable mounts. Tokens are random and
-    single-purpose; nothing else is served."""
-
-    def __init__(self, address: str) -> None:
-        self._offers: dict[str, tuple[str, list]] = {}
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                mounts = owner._take("in", self.path)
-                if mounts is None:
-                    self.send_error(404)
-                    return
-                body = _pack(mounts)
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_PUT(self) -> None:  # noqa: N802
-                mounts = owner._take("out", self.path)
-                if mounts is None:
-                    self.send_error(404)
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(length)
-                try:
-                    _unpack(data, mounts)
-                except (tarfile.TarError, OSError) as exc:
-                    log.warning("files sent back by a swarm node were refused: %s", exc)
-                    self.send_error(400)
-                    return
-                self.send_response(204)
-                self.end_headers()
-
-        self._server = ThreadingHTTPServer((address, 0), Handler)
-        self._server.daemon_threads = True
-        self.address, self.port = address, self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True,
-                         name="smlocal-swarm-transfer").start()
-
-    def url(self, token: str) -> str:
-        kind = self._offers[token][0]
-        return f"http://{self.address}:{self.port}/{kind}/{token}"
-
-    def offer(self, mounts: list) -> str:
-        return self._add("in", mounts)
-
-    def expect(self, mounts: list) -> str:
-        return self._add("out", mounts)
-
-    def _add(self, kind: str, mounts: list) -> str:
-        token = secrets.token_hex(16)
-        with self._lock:
-            self._offers[token] = (kind, mounts)
-        return token
-
-    def _take(self, kind: str, path: str) -> list | None:
-        _, want, token = (path.split("/") + ["", ""])[:3]
-        with self._lock:
-            entry = self._offers.get(token)
-        if entry is None or entry[0] != kind or want != kind:
-            return None
-        return entry[1]
-
-    def forget(self, token: str) -> None:
-        with self._lock:
-            self._offers.pop(token, None)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _pack(mounts: list) -> bytes:
-    """A tar of every mount's host folder under `m<i>/` (read through `confined`)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for i, (src, _dst, _ro) in enumerate(mounts):
-            root = Path(src)
-            folder = tarfile.TarInfo(f"m{i}")
-            folder.type, folder.mode = tarfile.DIRTYPE, 0o777
-            tar.addfile(folder)
-            for node in confined.iter_tree(root):
-                info = tarfile.TarInfo(f"m{i}/{node.rel}")
-                info.mtime = node.mtime_ns // 10**9
-                if node.kind == "dir":
-                    info.type, info.mode = tarfile.DIRTYPE, 0o777
-                    tar.addfile(info)
-                elif node.kind == "file":
-                    handle = confined.open_file(root, node.rel)
-                    if handle is None:
-                        continue
-                    with handle:
-                        data = handle.read()
-                    info.size, info.mode = len(data), node.mode & 0o777
-                    tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _unpack(data: bytes, mounts: list) -> None:
-    """Regular files of a node's tar into the writable mounts' host folders (`confined`); a
-    file the container deleted on the node (sent in, not sent back) is deleted here too, so
-    checkpoints sync as on one machine."""
-    sent: set[tuple[int, str]] = set()
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-        for member in tar:
-            place = _writable_place(member, mounts)
-            if place is None:
-                continue
-            index, rel = place
-            try:
-                parts = confined.confined_parts(rel)
-            except confined.UnsafeName as exc:
-                log.warning("dropping %r sent back by a swarm node: %s", member.name, exc)
-                continue
-            source = tar.extractfile(member)
-            if source is None:
-                continue
-            sent.add(place)
-            with confined.create_file(Path(mounts[index][0]), parts) as out:
-                while chunk := source.read(1024 * 1024):
-                    out.write(chunk)
-    for index, (src, _dst, read_only) in enumerate(mounts):
-        if read_only:
-            continue
-        for node in list(confined.iter_tree(Path(src))):
-            if node.kind != "dir" and (index, node.rel) not in sent:
-                confined.remove_file(Path(src), node.rel)
-
-
-def _writable_place(member: tarfile.TarInfo, mounts: list) -> tuple[int, str] | None:
-    """(mount index, path in it) of a regular file sent back for a writable mount, else None."""
-    if not member.isfile():
-        return None
-    top, _, rel = member.name.partition("/")
-    if not top.startswith("m") or not top[1:].isdigit() or not rel:
-        return None
-    index = int(top[1:])
-    if index >= len(mounts) or mounts[index][2]:
-        return None
-    return index, rel
 
 
 # ---- helpers --------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ def test_swarm_files_sent_back_mirror_the_node(tmp_path: Path) -> None:
     import io
     import tarfile
 
-    from orchestrator.runner.swarm_engine import _unpack
+    from orchestrator.runner.swarm_transfer import unpack
 
     rw, ro = tmp_path / "ckpt", tmp_path / "input"
     for folder in (rw / "keep", ro):
@@ -197,7 +197,7 @@ def test_swarm_files_sent_back_mirror_the_node(tmp_path: Path) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    _unpack(buf.getvalue(), [(str(rw), "/opt/ml/checkpoints", False),
+    unpack(buf.getvalue(), [(str(rw), "/opt/ml/checkpoints", False),
                              (str(ro), "/opt/ml/input/data/train", True)])
     assert sorted(n.rel for n in confined.iter_tree(rw) if n.kind == "file") == [
         "keep/k.txt", "new.txt"]
