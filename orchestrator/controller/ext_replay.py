@@ -69,7 +69,7 @@ def create_fixed_points_tuning_job(ctx: Context, request: dict[str, Any]) -> dic
                                                   TuningJobStatus.Stopping.value])
     rules.check_concurrent_tuning_jobs(len(active), ctx.settings.quotas)
     service = SageMakerService(ctx.store, ctx.training, ctx.tuner, ctx.settings, ctx.clock)
-    doc = service._tuning_doc(body, found)  # the stored form CreateHyperParameterTuningJob makes
+    doc = service.tuning_doc(body, found)  # the stored form CreateHyperParameterTuningJob makes
     space = TuningSpec.from_dict(doc["_Spec"]).definitions[0].space
     problems = [p for i, point in enumerate(points)
                 for p in fixed_points.point_problems(space, point, f"Points[{i}]")]

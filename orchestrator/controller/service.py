@@ -70,14 +70,14 @@ class SageMakerService:
                     parents.append({**parent,
                                     "TrainingJobStatusCounters": counters.status_counters})
             rules.check_warm_start(request, parents, quotas)
-        doc = self._tuning_doc(request, found)
+        doc = self.tuning_doc(request, found)
         self.store.insert_tuning_job(doc)
         if request.get("Tags"):
             self.store.add_tags(doc["HyperParameterTuningJobArn"], request["Tags"])
         self.tuner.wake()
         return {"HyperParameterTuningJobArn": doc["HyperParameterTuningJobArn"]}
 
-    def _tuning_doc(self, request: Request, found: list[Definition]) -> Doc:
+    def tuning_doc(self, request: Request, found: list[Definition]) -> Doc:
         """The stored document: the request with its defaults filled and echoed as the service
         does, plus the tuning spec (`_Spec`) the controller runs from."""
         now = self.clock.now()
