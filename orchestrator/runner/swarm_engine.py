@@ -386,6 +386,8 @@ class SwarmEngine:
         self._create_service(name, spec, resources, constraints,
                              [NetworkAttachmentConfig(network)],
                              {LABEL: "1", _ROLE_LABEL: "helper"})
+        pinned = next((c.split("==", 1)[1] for c in constraints or []
+                       if c.startswith("node.id==")), None)
         task = None
         try:
             while True:
@@ -397,10 +399,12 @@ class SwarmEngine:
                                          f"failed ({state}): {task['Status'].get('Err')}; "
                                          f"{self._service_log(name)}")
                     return task
+                if pinned and self._node_down({"NodeID": pinned}):
+                    # its task would pend until the node comes back, maybe never
+                    raise InfraError(f"node {pinned[:12]} is down: {name} cannot run there")
                 time.sleep(_POLL)
         finally:
             self._remove_service(name)
-            pass
 
     def _stage_in(self, sid: str, req: ContainerRequest, resources: Resources,
                   node_root: str) -> str:

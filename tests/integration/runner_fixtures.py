@@ -10,6 +10,7 @@ Also: a moto S3 that containers can reach, a private label prefix per test, a re
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import docker
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -237,7 +239,7 @@ class SwarmHarness(EngineHarness):
                                   node_engines={"10.200.0.2": lab.node2})
 
     def watch_nodes(self, prefix: str, job: str) -> NodeWatch:
-        return NodeWatch(self.docker, f"{prefix}.job={job}")
+        return NodeWatch(self.docker.api, f"{prefix}.job={job}")
 
     def networks(self, prefix: str, job: str) -> list[str]:
         return [n["Name"] for n in self.docker.api.networks(filters={"label": f"{prefix}.job={job}"})]
@@ -388,12 +390,13 @@ def real_env(request, tmp_path, s3_server) -> Iterator[Env]:
 
 
 class NodeWatch:
-    """Which swarm node ran each host of a job, read from the tasks while the job runs (the
-    services are gone once it ended)."""
+    """Which swarm node ran each host of a job, read from the running tasks of the services
+    with `label` while they run (the services are gone once a job ended)."""
 
-    def __init__(self, docker_client, label: str) -> None:
-        self._docker, self._label = docker_client, label
-        self.nodes: dict[str, str] = {}  # hostname -> node id
+    def __init__(self, api, label: str) -> None:
+        self.api, self.label = api, label
+        self.nodes: dict[str, str] = {}  # "<job>/<host>" -> node id (the last seen)
+        self.seen: set[tuple[str, str]] = set()  # every ("<job>/<host>", node id)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -407,12 +410,15 @@ class NodeWatch:
 
     def _poll(self) -> None:
         while not self._done.wait(0.3):
-            for service in self._docker.api.services(filters={"label": self._label}):
-                spec = service["Spec"]
-                host = spec["TaskTemplate"]["ContainerSpec"].get("Hostname")
-                for task in self._docker.api.tasks(filters={"service": spec["Name"]}):
-                    if host and task.get("NodeID") and task["Status"]["State"] == "running":
-                        self.nodes[host] = task["NodeID"]
+            with contextlib.suppress(docker.errors.APIError):
+                for service in self.api.services(filters={"label": self.label}):
+                    spec = service["Spec"]
+                    job = spec.get("Labels", {}).get(self.label.split("=")[0])
+                    host = spec["TaskTemplate"]["ContainerSpec"].get("Hostname")
+                    for task in self.api.tasks(filters={"service": spec["Name"]}):
+                        if task["Status"]["State"] == "running" and job and host:
+                            self.nodes[f"{job}/{host}"] = task["NodeID"]
+                            self.seen.add((f"{job}/{host}", task["NodeID"]))
 
 
 @pytest.fixture(params=[p for p in ENGINES if getattr(p, "values", None) == ("docker",)])

@@ -164,8 +164,9 @@ def test_two_instances_resolve_each_other_and_shard_by_key(real_env) -> None:
     if env.harness.name == "swarm":
         with env.harness.watch_nodes(env.prefix, spec.name) as watch:
             outcome = env.run(spec, timeout=300)  # two stage-ins, two services, one overlay
-        assert set(watch.nodes) == {"algo-1", "algo-2"}, watch.nodes
-        assert watch.nodes["algo-1"] != watch.nodes["algo-2"], watch.nodes
+        hosts = {f"{spec.name}/algo-1", f"{spec.name}/algo-2"}
+        assert set(watch.nodes) == hosts, watch.nodes
+        assert len(set(watch.nodes.values())) == 2, watch.nodes  # on two different nodes
     else:
         outcome = env.run(spec)
     assert outcome.kind == "completed", outcome

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
+import subprocess
 import tarfile
-import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +24,7 @@ import pytest
 from orchestrator.client.demo import upload_example_data
 from orchestrator.server_process import ServerProcess
 from tests.integration.e2e import wait_for
+from tests.integration.runner_fixtures import NodeWatch
 from tests.integration.swarm_lab import SwarmLab, swarm_lab  # noqa: F401
 from tests.integration.test_tuning_e2e import (
     assert_consistent,
@@ -31,6 +35,7 @@ from tests.integration.test_tuning_e2e import (
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.swarm]
 
+LAB_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "swarm-lab.sh"
 KEY, SECRET = "AKIASWARMLABTEST0001", "swarm-lab-secret-key-for-tests-only"
 TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -47,35 +52,6 @@ def signed_clients(url: str) -> tuple[Any, Any]:
     kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY,
               aws_secret_access_key=SECRET)
     return boto3.client("sagemaker", **kw), boto3.client("s3", **kw)
-
-
-class Placement:
-    """Node of every training job's host, read from the swarm's running tasks."""
-
-    def __init__(self, api: docker.APIClient) -> None:
-        self.api = api
-        self.nodes: dict[str, str] = {}  # "<training job>/<host>" -> node id
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def __enter__(self) -> Placement:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join(timeout=30)
-
-    def _poll(self) -> None:
-        while not self._done.wait(0.3):
-            with contextlib.suppress(docker.errors.APIError):
-                for service in self.api.services(filters={"label": "smlocal.job"}):
-                    spec = service["Spec"]
-                    job = spec.get("Labels", {}).get("smlocal.job")
-                    host = spec["TaskTemplate"]["ContainerSpec"].get("Hostname")
-                    for task in self.api.tasks(filters={"service": spec["Name"]}):
-                        if task["Status"]["State"] == "running" and job and host:
-                            self.nodes[f"{job}/{host}"] = task["NodeID"]
 
 
 @pytest.fixture
@@ -127,7 +103,7 @@ def test_bayesian_tuning_job_runs_on_both_nodes(tmp_path, swarm_lab, lab_api,  #
     try:
         data = upload_example_data(s3)
         req = epoch_request(name, data, 8, 4, "Bayesian", epochs=4, sleep=1.0)
-        with Placement(lab_api) as placement:
+        with NodeWatch(lab_api, "smlocal.job") as placement:
             sm.create_hyper_parameter_tuning_job(**req)
             d = wait_terminal(sm, name, timeout=900)
         assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
@@ -178,7 +154,7 @@ def test_stop_and_max_runtime_on_node_two_then_kill_9(tmp_path, swarm_lab, lab_a
     manager = manager_node(lab_api)
     try:
         s3.create_bucket(Bucket="swarm-e2e")
-        with only_node_two(lab_api), Placement(lab_api) as placement:
+        with only_node_two(lab_api), NodeWatch(lab_api, "smlocal.job") as placement:
             probe_job(sm, "swarm-stop", image)
             probe_job(sm, "swarm-maxrt", image, StoppingCondition={"MaxRuntimeInSeconds": 3})
             wait_for(lambda: sm.describe_training_job(TrainingJobName="swarm-stop")[
@@ -217,3 +193,45 @@ def test_stop_and_max_runtime_on_node_two_then_kill_9(tmp_path, swarm_lab, lab_a
             assert_nothing_left(lab_api, swarm_lab, f"smlocal.job={name}")
     finally:
         server.stop()
+
+
+def job_log(url: str, name: str) -> str:
+    logs = boto3.client("logs", endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+    group = "/aws/sagemaker/TrainingJobs"
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")
+    return "\n".join(e["message"] for st in streams["logStreams"] for e in logs.get_log_events(
+        logGroupName=group, logStreamName=st["logStreamName"], startFromHead=True)["events"])
+
+
+def test_losing_node_two_mid_job_is_retried_on_node_one(tmp_path, swarm_lab,  # noqa: F811
+                                                        lab_api, smlocal_image) -> None:
+    """kill -9 of node 2's engine while a job runs there: the node goes down, the job's try
+    is an internal error, and RetryStrategy runs it again on node 1. Last in this file: node 2
+    is brought back by `swarm-lab.sh up` afterwards."""
+    server = start_server(swarm_lab, tmp_path / "state")
+    sm, s3 = signed_clients(server.url)
+    image = smlocal_image("probe")
+    manager = manager_node(lab_api)
+    try:
+        s3.create_bucket(Bucket="swarm-e2e")
+        with NodeWatch(lab_api, "smlocal.job") as placement:
+            with only_node_two(lab_api):
+                probe_job(sm, "swarm-lost", image, RetryStrategy={"MaximumRetryAttempts": 1},
+                          HyperParameters={"metrics": "loss=0.5", "model_files": "w.txt",
+                                           "sleep_seconds": "15"})
+                wait_for(lambda: "swarm-lost/algo-1" in placement.nodes, timeout=300,
+                         what="swarm-lost running on node 2")
+            pid = int(Path("/run/smlocal-lab/node2.pid").read_text())
+            os.kill(pid, signal.SIGKILL)  # node 2 is lost; node 1 takes tasks again
+            d = wait_for(lambda: ended(sm, "swarm-lost"), timeout=600, what="swarm-lost ends")
+        assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+        node2 = next(node for node in (n["ID"] for n in lab_api.nodes()) if node != manager)
+        assert placement.seen >= {("swarm-lost/algo-1", node2), ("swarm-lost/algo-1", manager)}
+        assert placement.nodes["swarm-lost/algo-1"] == manager
+        assert model_members(s3, "swarm-lost") == {"w.txt"}
+        assert "internal error, retrying (retry 1): node" in job_log(server.url, "swarm-lost")
+    finally:
+        server.stop()
+        subprocess.run(["bash", str(LAB_SCRIPT), "up"], check=True, capture_output=True,
+                       timeout=600)
