@@ -31,10 +31,36 @@ def _revlog(x: float) -> float:
     return -math.log1p(-x)
 
 
+def variant_options(name: str) -> dict[str, Any]:
+    """Options of an ablation variant: "smlocal-bayesian[bound_snap=0,floor=0.2]" passes
+    bound_snap=0 and floor=0.2 to BayesianStrategy (numbers as numbers, else strings)."""
+    if "[" not in name:
+        return {}
+    out: dict[str, Any] = {}
+    for item in name[name.index("[") + 1:-1].split(","):
+        key, _, raw = item.partition("=")
+        try:
+            out[key] = int(raw)
+        except ValueError:
+            try:
+                out[key] = float(raw)
+            except ValueError:
+                out[key] = raw
+    return out
+
+
 class Ours:
-    def __init__(self, problem: Problem, seed: int, strategy: str) -> None:
+    def __init__(self, problem: Problem, seed: int, strategy: str,
+                 options: dict[str, Any] | None = None) -> None:
         self.space = SearchSpace.from_parameter_ranges(problem.ranges)
-        self.strategy = make_strategy(strategy, self.space, maximize=problem.maximize, seed=seed)
+        if options:
+            from orchestrator.strategies.bayesian import BayesianStrategy
+
+            self.strategy = BayesianStrategy(self.space, maximize=problem.maximize, seed=seed,
+                                             **options)
+        else:
+            self.strategy = make_strategy(strategy, self.space, maximize=problem.maximize,
+                                          seed=seed)
         self.history: list[Observation] = []
 
     def ask(self, n: int) -> list[Params]:
@@ -122,8 +148,8 @@ class SkoptOpt:
 
 
 def make_optimizer(name: str, problem: Problem, seed: int, parallel: bool) -> Any:
-    if name == "smlocal-bayesian":
-        return Ours(problem, seed, "Bayesian")
+    if name.split("[")[0] == "smlocal-bayesian":
+        return Ours(problem, seed, "Bayesian", variant_options(name))
     if name == "smlocal-random":
         return Ours(problem, seed, "Random")
     if name == "optuna-tpe":

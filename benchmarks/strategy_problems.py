@@ -77,6 +77,34 @@ def mixed(p: Params) -> float:
             + _ACT_OFF[act] + _OPT_OFF[opt] + 0.05 * math.sin(3 * lr) ** 2)
 
 
+def _wall(t: float) -> float:
+    """0 at t = 0.35 (a wide interior basin), a ridge of 0.5 around t = 0.7, then falling to
+    -0.2 exactly at the bound t = 1."""
+    return 0.5 * (1 - math.exp(-(t - 0.35) ** 2 / 0.02)) - 0.7 * max(0.0, (t - 0.85) / 0.15) ** 2
+
+
+def boundary(p: Params) -> float:
+    """Trap 3 (issue 14): the optimum lies on range bounds ("more epochs / less dropout is
+    better" past a ridge): a at its MaxValue, b at its MinValue (log scale), each with an
+    interior local basin that a model refines unless it tries the bounds; plus Branin over
+    (c, d), divided by 20. Optimum -0.4 (both bounds and a Branin minimum)."""
+    a, tb = float(p["a"]), (math.log10(float(p["b"])) + 4) / 4
+    inner = branin({"x1": p["c"], "x2": p["d"]}) - 0.397887357729738
+    return _wall(a) + _wall(1 - tb) + inner / 20
+
+
+def levels(p: Params) -> float:
+    """Trap 2 (issue 14): a categorical level that looks average everywhere except a small
+    region (at a particular integer level) that holds the global optimum 0. Level "a" is a
+    wide bowl (minimum 0.3); level "b" is nearly flat around 0.6 (about a's mean), with a dip
+    to 0 at (x1, x2, k) = (0.85, 0.15, 6) that a model sees only if it keeps sampling "b"."""
+    x1, x2, k = float(p["x1"]), float(p["x2"]), int(p["k"])
+    if p["mode"] == "a":
+        return 0.3 + 0.8 * ((x1 - 0.3) ** 2 + (x2 - 0.6) ** 2) + 0.03 * (k - 3) ** 2
+    dip = math.exp(-((x1 - 0.85) ** 2 + (x2 - 0.15) ** 2) / 0.02 - (k - 6) ** 2 / 8)
+    return (0.65 + 0.1 * (x1 - x2)) * (1 - dip)
+
+
 # ----- scikit-learn ------------------------------------------------------------------------
 @cache
 def _data(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +188,17 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in [
         "IntegerParameterRanges": [_int("layers", 1, 10), _int("units", 4, 1024, "Logarithmic")],
         "CategoricalParameterRanges": [_cat("activation", ["relu", "tanh", "gelu", "sigmoid"]),
                                        _cat("optimizer", ["sgd", "adam", "rmsprop"])]},
-        mixed, False, 0.0, "synthetic: log, reverse-log, 2 integers, 2 categoricals"),
+        mixed, False, 0.0, "synthetic: log, reverse-log, 2 integers, 2 categoricals; the "
+        "optimizer choice moves the learning-rate optimum (trap 1, categorical basin)"),
+    Problem("boundary", {"ContinuousParameterRanges": [
+        _cont("a", 0, 1), _cont("b", 1e-4, 1, "Logarithmic"), _cont("c", -5, 10),
+        _cont("d", 0, 15)]}, boundary, False, 2 * _wall(1.0),
+        "synthetic: optimum on two range bounds (trap 3)"),
+    Problem("levels", {
+        "ContinuousParameterRanges": [_cont("x1", 0, 1), _cont("x2", 0, 1)],
+        "IntegerParameterRanges": [_int("k", 1, 8)],
+        "CategoricalParameterRanges": [_cat("mode", ["a", "b"])]}, levels, False, 0.0,
+        "synthetic: the best region hides in an average-looking level (trap 2)"),
     Problem("svm_breast_cancer", {
         "ContinuousParameterRanges": [_cont("C", 1e-3, 1e3, "Logarithmic"),
                                       _cont("gamma", 1e-5, 10.0, "Logarithmic")],
