@@ -772,6 +772,8 @@ class SwarmEngine:
                         if state in _TERMINAL:
                             time.sleep(1.0)  # let the last lines arrive
                             break
+                        if task is not None and self._node_down(task):
+                            break  # its stream would never end; `wait` reports the loss
                     except InfraError:
                         pass
                     done.wait(_POLL)
