@@ -23,7 +23,6 @@ from collections.abc import Callable
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.transport.unixconn import UnixHTTPAdapter
 from docker.types import DeviceRequest, IPAMConfig, IPAMPool, LogConfig
 
 from orchestrator.runner.engine import (
@@ -43,27 +42,9 @@ log = logging.getLogger(__name__)
 _WAIT_POLL_SECONDS = 5.0  # bounded waits, so close() can abandon a waiter
 
 
-_MAX_CONNECTIONS = 64  # many jobs stream logs at once; each stream holds a pooled connection
-
-
-class _OneSocketPool(UnixHTTPAdapter):
-    """docker-py's adapter keeps one connection pool per request URL and closes the least
-    recently used beyond `num_pools` (25). With many threads and one URL per container or
-    service, it closes a pool another thread is using: "Pool is closed" failed jobs under load
-    (benchmarks/swarm.py, 100 jobs). One socket needs one pool."""
-
-    def get_connection(self, url, proxies=None):
-        return super().get_connection("http+docker://localhost", proxies)
-
-
 def new_docker_client() -> docker.DockerClient:
-    client = docker.from_env(max_pool_size=_MAX_CONNECTIONS, timeout=120)
-    adapter = getattr(client.api, "_custom_adapter", None)
-    if isinstance(adapter, UnixHTTPAdapter):
-        client.api.mount("http+docker://", _OneSocketPool(
-            f"http+unix://{adapter.socket_path}", 120, pool_connections=1,
-            max_pool_size=_MAX_CONNECTIONS))
-    return client
+    # Many jobs stream logs at once; each stream holds a pooled connection.
+    return docker.from_env(max_pool_size=64, timeout=120)
 
 
 class DockerEngine:

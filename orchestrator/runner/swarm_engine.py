@@ -77,7 +77,7 @@ from docker.types import (
 )
 
 from orchestrator.runner import engine as protocol
-from orchestrator.runner.docker_engine import _shutdown, new_docker_client, remove_quietly
+from orchestrator.runner.docker_engine import _shutdown, remove_quietly
 from orchestrator.runner.engine import ContainerRequest, ContainerState, InfraError
 from orchestrator.runner.logstream import iter_frames, parse_docker_timestamp, split_timestamp
 from orchestrator.runner.resources import GIB, HostCapacity
@@ -97,7 +97,7 @@ _LOST = {"orphaned"}
 _MAX_NAME = 50  # service names are DNS labels (63); helpers add "-out" and such
 
 def new_swarm_client() -> docker.DockerClient:
-    return new_docker_client()  # the manager's engine API
+    return docker.from_env(max_pool_size=64, timeout=120)  # the manager's engine API
 
 
 class SwarmEngine:
