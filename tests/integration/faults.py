@@ -69,7 +69,7 @@ def wait_training(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
 
 def job_containers(docker_client: Any, job: str) -> list[Any]:
     """Containers smlocal made for training job `job` (any state)."""
-    return docker_client.containers.list(all=True, filters={"label": f"smlocal.job={job}"})
+    return docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"smlocal.job={job}"})
 
 
 def running_container(docker_client: Any, job: str, timeout: float = 60) -> Any:

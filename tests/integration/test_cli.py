@@ -149,11 +149,11 @@ def test_ctrl_c_on_an_embedded_server_stops_the_job_and_leaves_no_container(
              "SMLOCAL_STOP_GRACE_SECONDS": "2"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: len(docker_client.containers.list(filters=label)) == 2, timeout=120)
+        wait_for(lambda: len(docker_client.containers.list(ignore_removed=True, filters=label)) == 2, timeout=120)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 3, out
     assert "stopping cli-interrupt" in out and "ended Stopped" in out
-    assert docker_client.containers.list(all=True, filters=label) == []
+    assert docker_client.containers.list(ignore_removed=True, all=True, filters=label) == []

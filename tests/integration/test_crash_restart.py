@@ -38,7 +38,7 @@ def restart(server: ServerProcess, state) -> ServerProcess:
 
 
 def job_containers(docker_client: Any, job: str) -> list[Any]:
-    return docker_client.containers.list(all=True, filters={"label": f"smlocal.job={job}"})
+    return docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"smlocal.job={job}"})
 
 
 def test_kill_9_during_early_stopping_then_restart(tmp_path, docker_client, epoch_image):

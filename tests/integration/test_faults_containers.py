@@ -94,7 +94,7 @@ def test_killed_container_in_a_tuning_job_frees_its_slot(srv, docker_client) -> 
     req = epoch_request(name, data, jobs=3, parallel=1, strategy="Random", epochs=4, sleep=0.5)
     srv.sm.create_hyper_parameter_tuning_job(**copy.deepcopy(req))
     first = f"{name}-001-"
-    victim = wait_for(lambda: next((c for c in docker_client.containers.list(filters={
+    victim = wait_for(lambda: next((c for c in docker_client.containers.list(ignore_removed=True, filters={
         "label": f"smlocal.tuning-job={name}"})), None), 60, 0.1, "the first container")
     assert victim.labels["smlocal.job"].startswith(first)
     victim.kill()
@@ -107,7 +107,7 @@ def test_killed_container_in_a_tuning_job_frees_its_slot(srv, docker_client) -> 
     assert sum(j["TrainingJobStatus"] == "Completed" for j in jobs.values()) == 2
     assert d["HyperParameterTuningJobStatus"] == "Completed"
     assert d["TrainingJobStatusCounters"]["RetryableError"] == 1
-    assert not docker_client.containers.list(all=True, filters={
+    assert not docker_client.containers.list(ignore_removed=True, all=True, filters={
         "label": f"smlocal.tuning-job={name}"})
 
 

@@ -66,7 +66,7 @@ def _stop_tuning_jobs(url: str) -> None:
 
 def _our_containers(docker_client, roots: list[Path]) -> list:
     """Containers whose smlocal.state label is under one of our state dirs."""
-    found = docker_client.containers.list(all=True, filters={"label": "smlocal.state"})
+    found = docker_client.containers.list(ignore_removed=True, all=True, filters={"label": "smlocal.state"})
     return [c for c in found if any(c.labels["smlocal.state"].startswith(str(r))
                                     for r in roots)]
 

@@ -47,7 +47,7 @@ def final_metric(job: dict[str, Any], metric: str) -> float | None:
 
 
 def containers_of(docker_client: Any, tuning_name: str) -> list[Any]:
-    return docker_client.containers.list(all=True, filters={
+    return docker_client.containers.list(ignore_removed=True, all=True, filters={
         "label": f"smlocal.tuning-job={tuning_name}"})
 
 
