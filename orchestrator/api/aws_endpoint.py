@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
@@ -373,10 +374,16 @@ def read_body(environ: dict, limit: int = MAX_BODY_BYTES) -> bytes | None:
 
 def respond(start_response: Callable, status: int, headers: list, body: bytes,
             request_id: str) -> list[bytes]:
-    reason = {200: "OK", 400: "Bad Request", 413: "Payload Too Large"}.get(status, "Error")
-    start_response(f"{status} {reason}", [*headers, ("x-amzn-RequestId", request_id),
+    start_response(status_line(status), [*headers, ("x-amzn-RequestId", request_id),
                                           ("Content-Length", str(len(body)))])
     return [body]
+
+
+def status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Error"
 
 
 def _xml_headers() -> list[tuple[str, str]]:

@@ -7,16 +7,12 @@ SDK's log tailing (`Estimator.fit()`, `Estimator.logs()`) reads training-job log
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from orchestrator.api import protocol
 from orchestrator.api.aws_endpoint import read_body
-from orchestrator.errors import SmlocalError
-
-log = logging.getLogger("smlocal.api")
+from orchestrator.api.envelope import json_call
 
 TARGET_PREFIX = "Logs_20140328."
 MAX_BODY_BYTES = 64 * 1024  # the reads' requests are a few hundred bytes
@@ -33,24 +29,9 @@ class LogsEndpoint:
         self._service = service
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        request_id = str(uuid.uuid4())
-        headers = [("Content-Type", protocol.CONTENT_TYPE), ("x-amzn-RequestId", request_id)]
-        try:
-            status, payload = 200, self._handle(environ)
-        except SmlocalError as err:
-            status, payload = err.status, protocol.error_body(err)
-            headers.append(("X-Amzn-ErrorType", err.code))
-            if status == 413:  # the body was not read: this connection cannot go on
-                headers.append(("Connection", "close"))
-        except Exception:  # a bug, not bad input
-            log.exception("internal error in %s", environ.get("HTTP_X_AMZ_TARGET"))
-            status = 500
-            payload = {"__type": "ServiceUnavailableException",
-                       "message": f"Internal error (request {request_id})"}
-        body = protocol.encode(payload)
-        reason = "OK" if status == 200 else "Error"
-        start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
-        return [body]
+        return json_call(start_response, lambda: protocol.encode(self._handle(environ)),
+                         where=environ.get("HTTP_X_AMZ_TARGET") or "?",
+                         internal_code="ServiceUnavailableException")
 
     def _handle(self, environ: dict) -> dict[str, Any]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")

@@ -19,8 +19,6 @@ logged and answered 500 like the SageMaker endpoint does. How to add an operatio
 
 from __future__ import annotations
 
-import logging
-import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
@@ -30,12 +28,11 @@ from botocore.loaders import create_loader
 from botocore.model import OperationModel, ServiceModel
 
 from orchestrator.api import protocol
-from orchestrator.api.aws_endpoint import read_body, respond
+from orchestrator.api.aws_endpoint import read_body
+from orchestrator.api.envelope import json_call
 from orchestrator.api.validation import validate_shape
 from orchestrator.controller.extensions import Extension, discover
-from orchestrator.errors import SmlocalError, UnsupportedOperation
-
-log = logging.getLogger("smlocal.api")
+from orchestrator.errors import UnsupportedOperation
 
 TARGET_PREFIX = "SmLocal"
 # Compressed, as received (the auth middleware caps signed bodies at 8 MiB before this).
@@ -88,22 +85,8 @@ class ExtensionEndpoint:
         return self.model.operation_model(name)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        request_id = str(uuid.uuid4())
-        headers = [("Content-Type", protocol.CONTENT_TYPE)]
-        try:
-            status, body = 200, self._handle(environ)
-        except SmlocalError as err:
-            status, body = err.status, protocol.encode(protocol.error_body(err))
-            headers.append(("X-Amzn-ErrorType", err.code))
-            if status == 413:
-                headers.append(("Connection", "close"))
-        except Exception:  # a bug, not bad input: log it, answer 500, keep serving
-            log.exception("internal error in %s (request %s)",
-                          environ.get("HTTP_X_AMZ_TARGET"), request_id)
-            status, body = 500, protocol.encode({
-                "__type": "InternalFailure", "message": f"Internal error (request {request_id})"})
-            headers.append(("X-Amzn-ErrorType", "InternalFailure"))
-        return respond(start_response, status, headers, body, request_id)
+        return json_call(start_response, lambda: self._handle(environ),
+                         where=environ.get("HTTP_X_AMZ_TARGET") or "?")
 
     def _handle(self, environ: dict) -> bytes:
         op = self._operation(environ)

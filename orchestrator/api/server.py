@@ -27,10 +27,11 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from orchestrator import sagemaker_model
 from orchestrator.api import protocol, routing
-from orchestrator.api.aws_endpoint import read_body
+from orchestrator.api.aws_endpoint import read_body, respond
 from orchestrator.api.cloudwatch_logs import LogsEndpoint, LogsService
+from orchestrator.api.envelope import json_call
 from orchestrator.api.validation import validate_request
-from orchestrator.errors import SmlocalError, UnsupportedOperation
+from orchestrator.errors import UnsupportedOperation
 
 log = logging.getLogger("smlocal.api")
 
@@ -40,7 +41,6 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 HEALTH_PATH = "/_smlocal/health"
 UI_PATH = "/ui"
-REQUEST_ID_HEADER = "x-amzn-RequestId"
 
 
 class Service(Protocol):
@@ -73,7 +73,8 @@ def make_app(
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
-            return _respond(start_response, 200, b'{"status":"ok"}', _json_headers())
+            return _respond(start_response, 200, b'{"status":"ok"}',
+                            [("Content-Type", protocol.CONTENT_TYPE)])
         if ui is not None and is_ui_request(environ):
             return ui(environ, start_response)
         name = routing.signed_service(environ)
@@ -123,28 +124,7 @@ class SageMakerEndpoint:
         self._max_body_bytes = max_body_bytes
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        request_id = str(uuid.uuid4())
-        headers = _json_headers(request_id)
-        try:
-            status, body = 200, self._handle(environ)
-        except SmlocalError as err:
-            status, body = err.status, protocol.encode(protocol.error_body(err))
-            headers.append(("X-Amzn-ErrorType", err.code))
-            if status == 413:
-                headers.append(("Connection", "close"))
-        except Exception:  # a bug, not bad input: log it, answer 500, keep serving
-            log.exception("internal error in %s (request %s)", _target(environ), request_id)
-            status, body = (
-                500,
-                protocol.encode(
-                    {
-                        "__type": "InternalFailure",
-                        "message": f"Internal error (request {request_id})",
-                    }
-                ),
-            )
-            headers.append(("X-Amzn-ErrorType", "InternalFailure"))
-        return _respond(start_response, status, body, headers)
+        return json_call(start_response, lambda: self._handle(environ), where=_target(environ))
 
     def _handle(self, environ: dict) -> bytes:
         operation = self._operation(environ)
@@ -197,31 +177,10 @@ def _no_s3(environ: dict, start_response: Callable) -> Iterable[bytes]:
     return _respond(start_response, 501, body, [("Content-Type", "application/xml")])
 
 
-def _json_headers(request_id: str | None = None) -> list[tuple[str, str]]:
-    return [
-        ("Content-Type", protocol.CONTENT_TYPE),
-        (REQUEST_ID_HEADER, request_id or str(uuid.uuid4())),
-    ]
-
-
 def _respond(
     start_response: Callable, status: int, body: bytes, headers: list[tuple[str, str]]
 ) -> list[bytes]:
-    reason = _REASONS.get(status, "Error")
-    start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
-    return [body]
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-}
+    return respond(start_response, status, headers, body, str(uuid.uuid4()))
 
 
 def _target(environ: dict) -> str:
