@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -25,10 +24,10 @@ import pytest
 
 from orchestrator.client.demo import demo_request
 from tests.integration.browser import chromium
+from tests.sdk_v2 import tuning_analytics
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-REQUIRE = os.environ.get("SMLOCAL_REQUIRE_DOCKER") == "1"
 NAME = "report-tune"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,24 +78,9 @@ def test_tune_wait_through_a_pipe_prints_one_line_per_event(tuned):
 
 def test_exports_equal_the_sdk_analytics_dataframe(tuned):
     app, _ = tuned
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    try:
-        import boto3
-        import pandas as pd
-        import sagemaker
-        from sagemaker.analytics import HyperparameterTuningJobAnalytics
-    except ImportError as exc:
-        if REQUIRE:
-            pytest.fail(f"the SageMaker Python SDK v2 is needed ({exc})", pytrace=False)
-        pytest.skip(f"the SageMaker Python SDK v2 is needed ({exc})")
-    boto_session = boto3.Session(region_name="us-east-1", aws_access_key_id="x",
-                                 aws_secret_access_key="x")
-    session = sagemaker.Session(
-        boto_session=boto_session, default_bucket="smlocal-demo",
-        sagemaker_client=boto_session.client("sagemaker", endpoint_url=app.url),
-        sagemaker_config={"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {
-            "Modules": {"TelemetryOptOut": True}}}})
-    sdk = HyperparameterTuningJobAnalytics(NAME, sagemaker_session=session).dataframe()
+    import pandas as pd
+
+    sdk = tuning_analytics(app.url, NAME, "smlocal-demo")
     assert len(sdk) == 6
 
     csv_run, json_run = smlocal(app.url, "jobs", NAME, "--csv"), smlocal(app.url, "jobs", NAME,

@@ -27,14 +27,13 @@ aws_secret_access_key=..), sagemaker_client=<sagemaker client with endpoint_url>
 set `session.s3_client` / `session.s3_resource` to S3 clients with `endpoint_url` (the Session
 constructor has no parameter for them). The SDK still creates its CloudWatch Logs client from the
 boto session, so either also export `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS` (botocore names it after the service id "CloudWatch Logs"), or pass `logs="None"` to `fit()`.
-`explicit_session` below is that recipe; the tuner test uses it, the estimator test the first.
+`tests.sdk_v2.explicit_session` is that recipe; the tuner test uses it, the estimator test the first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import re
 import tarfile
 import time
@@ -47,41 +46,22 @@ import pytest
 from orchestrator.app import SmlocalApp
 from orchestrator.client.demo import upload_example_data
 from orchestrator.config import Settings
+from tests.sdk_v2 import DUMMY_CREDENTIALS, REGION, TELEMETRY_OFF, explicit_session, sdk_v2
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-REQUIRE = os.environ.get("SMLOCAL_REQUIRE_DOCKER") == "1"
-REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/x"
 BUCKET = "smlocal-sdk"
 OBJECTIVE = "validation:logloss"
 NUMBER = r"([0-9.]+(?:[eE][-+]?[0-9]+)?)"
 METRICS = [{"Name": f"validation:{m}", "Regex": f"validation:{m}={NUMBER}"}
            for m in ("logloss", "auc", "accuracy")]
-TELEMETRY_OFF = {"SchemaVersion": "1.0",
-                 "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-DUMMY_CREDENTIALS = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
 
 
 @pytest.fixture(scope="module")
 def sdk() -> Any:
     """The `sagemaker` package (v2); skips, or fails under SMLOCAL_REQUIRE_DOCKER=1, without it."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    try:
-        import sagemaker
-    except ImportError as exc:
-        _unavailable(f"the SageMaker Python SDK is not importable ({exc}); "
-                     "run pip install -e '.[sdk]'")
-    if int(sagemaker.__version__.split(".")[0]) != 2:
-        _unavailable(f"sagemaker {sagemaker.__version__} installed; this test needs v2 "
-                     "(pip install -e '.[sdk]')")
-    return sagemaker
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE:
-        pytest.fail(f"{reason} (SMLOCAL_REQUIRE_DOCKER=1 makes this a failure)", pytrace=False)
-    pytest.skip(reason)
+    return sdk_v2()
 
 
 @pytest.fixture(scope="module")
@@ -111,17 +91,6 @@ def stop_running_jobs(sm: Any, timeout: float = 60) -> None:
 
 def client(url: str, service: str) -> Any:
     return boto3.client(service, endpoint_url=url, region_name=REGION, **DUMMY_CREDENTIALS)
-
-
-def explicit_session(sdk: Any, url: str, bucket: str) -> Any:
-    """The no-environment recipe: every client the SDK uses here is given its endpoint."""
-    boto_session = boto3.Session(region_name=REGION, **DUMMY_CREDENTIALS)
-    session = sdk.Session(boto_session=boto_session,
-                          sagemaker_client=boto_session.client("sagemaker", endpoint_url=url),
-                          default_bucket=bucket, sagemaker_config=TELEMETRY_OFF)
-    session.s3_client = boto_session.client("s3", endpoint_url=url)
-    session.s3_resource = boto_session.resource("s3", endpoint_url=url)
-    return session
 
 
 def inputs(data_uri: str) -> dict[str, Any]:
@@ -197,7 +166,7 @@ def test_estimator_fit_single_training_job(sdk, server, gbm_image, monkeypatch, 
 def test_hyperparameter_tuner_fit_wait_attach_analytics(sdk, server, gbm_image):
     from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter
 
-    session = explicit_session(sdk, server.url, BUCKET)
+    session = explicit_session(server.url, BUCKET, sdk)
     sm, s3 = session.sagemaker_client, session.s3_client
     tuner = HyperparameterTuner(
         estimator(sdk, session, gbm_image, max_iter=20),

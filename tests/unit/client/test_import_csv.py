@@ -5,13 +5,13 @@ job (run on a second smlocal app, the "remote SageMaker")."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from orchestrator.client.cli import main
 from orchestrator.controller.imported import TAG_SOURCE
+from tests.sdk_v2 import tuning_analytics
 from tests.unit.client.import_fixtures import (
     SOURCE_NAME,
     apps,
@@ -23,28 +23,9 @@ from tests.unit.client.import_fixtures import (
     training_view,
 )
 
-REQUIRE = os.environ.get("SMLOCAL_REQUIRE_DOCKER") == "1"  # CI: the SDK must be there
-
 
 def _sdk_csv(app, path: Path, *, index: bool = True) -> None:
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    try:
-        import boto3
-        import sagemaker
-        from sagemaker.analytics import HyperparameterTuningJobAnalytics
-    except ImportError as exc:
-        if REQUIRE:
-            pytest.fail(f"the SageMaker Python SDK v2 is needed ({exc})", pytrace=False)
-        pytest.skip(f"the SageMaker Python SDK v2 is needed ({exc})")
-    boto_session = boto3.Session(region_name="us-east-1", aws_access_key_id="x",
-                                 aws_secret_access_key="x")
-    session = sagemaker.Session(
-        boto_session=boto_session, default_bucket="smlocal-csv",
-        sagemaker_client=boto_session.client("sagemaker", endpoint_url=app.url),
-        sagemaker_config={"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {
-            "Modules": {"TelemetryOptOut": True}}}})
-    frame = HyperparameterTuningJobAnalytics(SOURCE_NAME, sagemaker_session=session).dataframe()
-    frame.to_csv(path, index=index)
+    tuning_analytics(app.url, SOURCE_NAME, "smlocal-csv").to_csv(path, index=index)
 
 
 @pytest.fixture
