@@ -118,7 +118,7 @@ def session(sdk, server, monkeypatch) -> Any:
     # The SDK tails the job's log through a CloudWatch Logs client of its boto session; botocore
     # names the service's variable after its id "CloudWatch Logs".
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", server.url)
-    return explicit_session(sdk, server.url, BUCKET)
+    return explicit_session(server.url, BUCKET, sdk)
 
 
 def model_files(s3: Any, uri: str) -> dict[str, bytes]:
