@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erfcx, log_ndtr, logsumexp, ndtr
+from scipy.special import erfcx, log_ndtr, ndtr
 
 C1 = 0.5 * math.log(2 * math.pi)
 C2 = 0.5 * math.log(math.pi / 2)
@@ -27,6 +27,14 @@ def _log1mexp(x: np.ndarray) -> np.ndarray:
     """log(1 - exp(x)) for x < 0 (Mächler 2012)."""
     x = np.minimum(x, -1e-300)
     return np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def logsumexp(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """log sum exp along `axis` (finite inputs; scipy's version costs ~0.5 ms a call in
+    array-API wrappers, a quarter of a suggestion at F = 1)."""
+    m = a.max(axis=axis, keepdims=True)
+    out = m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def log_h(z: np.ndarray) -> np.ndarray:

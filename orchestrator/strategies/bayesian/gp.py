@@ -10,6 +10,17 @@ Notation (Rasmussen & Williams 2006, "GPML"; shapes in brackets):
 - Negative log posterior of theta: 1/2 y^T alpha + sum log L_ii + n/2 log 2pi - log p(theta);
   its gradient is -1/2 tr((alpha alpha^T - K^-1) dK/dtheta) - dlog p/dtheta (GPML 5.9).
 Priors: see `Prior`; all parameters also stay within box bounds (`bounds`).
+
+Level kernel (optional, `Levels`; issue 14 trap 1): with categorical one-hot columns C and the
+other ("numeric") columns N,
+  k(x, x') = s_f^2 [ m(r) + w m(r_N) S(x, x') ],   S = <x_C, x'_C> / J   (J categoricals),
+m the Matérn-5/2 shape above, r_N the scaled distance over N alone (same length scales) and
+S the fraction of categoricals on which x and x' agree (a sum of J PSD "same level" kernels).
+The second term is a function of the numeric inputs that is *separate per level*: a level
+seen only in one region is uncertain elsewhere, instead of inheriting the other levels'
+shape through a long categorical length scale (Adam's learning-rate optimum is not SGD's).
+theta then ends with log w; dK/dlog w = the second term, and the length-scale gradient gets
+the second term's G_N S (x_i - x'_i)^2 / l_i^2 on numeric columns.
 """
 
 from __future__ import annotations
@@ -27,6 +38,25 @@ JITTER = 1e-8
 LOG_LS_BOUNDS = (math.log(1e-2), math.log(1e3))
 LOG_SF2_BOUNDS = (math.log(5e-2), math.log(20.0))
 LOG_SN2_BOUNDS = (math.log(1e-6), math.log(1.0))
+LOG_W_BOUNDS = (math.log(1e-3), math.log(10.0))
+LOG_W_PRIOR = (math.log(0.25), 1.0)  # mean, variance of log w
+
+
+@dataclass(frozen=True)
+class Levels:
+    """The categorical (one-hot) columns of the inputs and the number of categoricals."""
+
+    cat_cols: np.ndarray
+    n_cat: int
+
+    def same(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """S [m, n]: the fraction of categoricals on which rows of A and B agree."""
+        return A[:, self.cat_cols] @ B[:, self.cat_cols].T / self.n_cat
+
+    def numeric(self, d: int) -> np.ndarray:
+        mask = np.ones(d, dtype=bool)
+        mask[self.cat_cols] = False
+        return mask
 
 
 @dataclass(frozen=True)
@@ -77,8 +107,8 @@ class Prior:
         return val, grad
 
 
-def bounds(d: int) -> list[tuple[float, float]]:
-    return [LOG_LS_BOUNDS] * d + [LOG_SF2_BOUNDS, LOG_SN2_BOUNDS]
+def bounds(d: int, levels: bool = False) -> list[tuple[float, float]]:
+    return [LOG_LS_BOUNDS] * d + [LOG_SF2_BOUNDS, LOG_SN2_BOUNDS] + [LOG_W_BOUNDS] * levels
 
 
 def _matern_and_g(r: np.ndarray, sf2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -95,17 +125,27 @@ def _scaled_dist(A: np.ndarray, B: np.ndarray, ls: np.ndarray) -> np.ndarray:
 
 
 def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Prior,
-                      sqdiff: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+                      sqdiff: np.ndarray | None = None,
+                      level: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood plus negative log prior of theta, and its gradient.
     `sqdiff` [d, n, n] = (X_i - X_i')^2 may be passed precomputed (it only depends on X); d is
-    then its first dimension (a sum of columns per group: length scales tied within groups)."""
+    then its first dimension (a sum of columns per group: length scales tied within groups).
+    `level` = (S [n, n], numeric mask [d] over sqdiff's first dimension) adds the level
+    kernel's second term; theta then ends with log w."""
     n, d = X.shape[0], X.shape[1] if sqdiff is None else sqdiff.shape[0]
     ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
     if sqdiff is None:
         sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
     r = np.sqrt(np.maximum(np.tensordot(1.0 / ls**2, sqdiff, axes=1), 0.0))
     Kf, G = _matern_and_g(r, sf2)
-    K = Kf + (sn2 + JITTER) * np.eye(n)
+    if level is not None:
+        S, num = level
+        w = math.exp(theta[d + 2])
+        rn = np.sqrt(np.maximum(np.tensordot(1.0 / ls[num] ** 2, sqdiff[num], axes=1), 0.0))
+        K2, G2 = _matern_and_g(rn, sf2 * w)
+        K2, G2 = K2 * S, G2 * S
+    K = Kf + (sn2 + JITTER) * np.eye(n) + (K2 if level is not None else 0.0)
     try:
         L = cholesky(K, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
@@ -119,39 +159,54 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Pr
     nll = 0.5 * float(y @ alpha) + float(np.log(np.diag(L)).sum()) + 0.5 * n * math.log(2 * math.pi)
     W = np.outer(alpha, alpha) - Kinv  # GPML 5.9: dlogp/dtheta = 1/2 tr(W dK/dtheta)
     grad = np.empty_like(theta)
-    grad[:d] = -0.5 * np.tensordot(sqdiff, W * G, axes=([1, 2], [0, 1])) / ls**2
+    dls = np.tensordot(sqdiff, W * G, axes=([1, 2], [0, 1]))
     grad[d] = -0.5 * float(np.sum(W * Kf))
     grad[d + 1] = -0.5 * sn2 * float(np.trace(W))
-    p_val, p_grad = prior.neg_log_and_grad(theta)
+    p_val, p_grad = prior.neg_log_and_grad(theta[: d + 2])
+    if level is not None:
+        dls[num] += np.tensordot(sqdiff[num], W * G2, axes=([1, 2], [0, 1]))
+        grad[d + 2] = -0.5 * float(np.sum(W * K2))
+        grad[d] += grad[d + 2]
+        diff = theta[d + 2] - LOG_W_PRIOR[0]
+        p_val += 0.5 * diff * diff / LOG_W_PRIOR[1]
+        p_grad = np.r_[p_grad, diff / LOG_W_PRIOR[1]]
+    grad[:d] = -0.5 * dls / ls**2
     return nll + p_val, grad + p_grad
 
 
 def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                         n_restarts: int = 2, maxiter: int = 100,
-                        prior: Prior | None = None, groups: np.ndarray | None = None
-                        ) -> np.ndarray:
+                        prior: Prior | None = None, groups: np.ndarray | None = None,
+                        levels: Levels | None = None) -> np.ndarray:
     """MAP theta by multi-start L-BFGS-B: the prior mode, then `n_restarts` draws from the
     prior. If every start fails, the prior mode is returned (a usable, if vague, model).
     `groups[i]` (0..G-1) ties the length scales of columns with equal group (the one-hot
-    columns of one categorical); the returned theta has one length scale per column."""
+    columns of one categorical); the returned theta has one length scale per column.
+    `levels` adds the level kernel (theta ends with log w)."""
     prior = prior or Prior()
     sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
+    num = None if levels is None else levels.numeric(X.shape[1])
     if groups is not None:
         member = np.eye(int(groups.max()) + 1)[groups].T  # [G, d] column membership
         sqdiff = np.tensordot(member, sqdiff, axes=1)
+        if num is not None:
+            num = (member[:, num].sum(1) > 0) & (member[:, ~num].sum(1) == 0)
+    level = None if levels is None else (levels.same(X, X), num)
     d = sqdiff.shape[0]
-    bnds = bounds(d)
+    extra = 0 if levels is None else 1
+    bnds = bounds(d, levels is not None)
     lo, hi = np.array([b[0] for b in bnds]), np.array([b[1] for b in bnds])
-    starts = [prior.mode(d)]
-    sd = prior.spread(d)
+    mode = np.r_[prior.mode(d), [LOG_W_PRIOR[0]] * extra]
+    sd = np.r_[prior.spread(d), [math.sqrt(LOG_W_PRIOR[1])] * extra]
+    starts = [mode]
     for _ in range(n_restarts):
-        starts.append(np.clip(prior.mode(d) + sd * rng.standard_normal(d + 2) * 0.5, lo, hi))
-    best_theta, best_val = np.clip(prior.mode(d), lo, hi), math.inf
+        starts.append(np.clip(mode + sd * rng.standard_normal(d + 2 + extra) * 0.5, lo, hi))
+    best_theta, best_val = np.clip(mode, lo, hi), math.inf
     for theta0 in starts:
         try:
-            res = minimize(neg_log_posterior, np.clip(theta0, lo, hi), args=(X, y, prior, sqdiff),
-                           jac=True, method="L-BFGS-B", bounds=bnds,
-                           options={"maxiter": maxiter})
+            res = minimize(neg_log_posterior, np.clip(theta0, lo, hi),
+                           args=(X, y, prior, sqdiff, level), jac=True, method="L-BFGS-B",
+                           bounds=bnds, options={"maxiter": maxiter})
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
             continue
         if np.isfinite(res.fun) and res.fun < best_val:
@@ -163,45 +218,74 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
 
 class Posterior:
     """GP posterior for fixed theta, with several target columns sharing one Cholesky factor
-    (fantasies: same inputs, different fantasised values for the pending points)."""
+    (fantasies: same inputs, different fantasised values for the pending points). With
+    `levels`, theta ends with log w (the level kernel)."""
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray) -> None:
+    def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray,
+                 levels: Levels | None = None) -> None:
         n, d = X.shape
         self.X = X
         self.ls = np.exp(theta[:d])
         self.sf2 = math.exp(theta[d])
         self.sn2 = math.exp(theta[d + 1])
-        Kf, _ = _matern_and_g(_scaled_dist(X, X, self.ls), self.sf2)
+        self.levels = levels
+        if levels is not None:
+            self.w = math.exp(theta[d + 2])
+            self.num = levels.numeric(d)
+        Kf, _, _ = self._kernel(X)
         K = Kf + (self.sn2 + JITTER) * np.eye(n)
         self.L = cholesky(K, lower=True, check_finite=False)  # GPML Alg. 2.1 line 2
         Y = Y.reshape(n, -1)
         self.A = cho_solve((self.L, True), Y, check_finite=False)  # alpha, one column per target
 
+    def _kernel(self, Xq: np.ndarray, B: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """k(Xq, B) (B = the data by default), its G, and the level term's G_N S."""
+        B = self.X if B is None else B
+        k, g = _matern_and_g(_scaled_dist(Xq, B, self.ls), self.sf2)
+        if self.levels is None:
+            return k, g, None
+        num = self.num
+        k2, g2 = _matern_and_g(_scaled_dist(Xq[:, num], B[:, num], self.ls[num]),
+                               self.sf2 * self.w)
+        S = self.levels.same(Xq, B)
+        return k + k2 * S, g, g2 * S
+
+    def prior_var(self, Xq: np.ndarray) -> np.ndarray:
+        """k(x, x) [m]: s_f^2, plus the level term's s_f^2 w S(x, x)."""
+        if self.levels is None:
+            return np.full(Xq.shape[0], self.sf2)
+        Xc = Xq[:, self.levels.cat_cols]
+        return self.sf2 * (1.0 + self.w * (Xc * Xc).sum(1) / self.levels.n_cat)
+
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent variance [m] at query points Xq [m, d]."""
-        Kq, _ = _matern_and_g(_scaled_dist(Xq, self.X, self.ls), self.sf2)
+        Kq, _, _ = self._kernel(Xq)
         mean = Kq @ self.A  # GPML Alg. 2.1 line 4
         V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)  # line 5
-        var = np.maximum(self.sf2 - (V * V).sum(0), 1e-12)  # line 6
+        var = np.maximum(self.prior_var(Xq) - (V * V).sum(0), 1e-12)  # line 6
         return mean, var
 
     def predict_with_grad(self, Xq: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Mean [m, F], variance [m] and their gradients [m, F, d], [m, d] w.r.t. Xq."""
-        r = _scaled_dist(Xq, self.X, self.ls)
-        Kq, G = _matern_and_g(r, self.sf2)
+        """Mean [m, F], variance [m] and their gradients [m, F, d], [m, d] w.r.t. Xq. With the
+        level kernel, the gradient is with respect to the numeric columns (categorical
+        columns are held fixed wherever it is used; their entries omit S's derivative)."""
+        Kq, G, G2 = self._kernel(Xq)
         diff = (Xq[:, None, :] - self.X[None, :, :]) / self.ls**2  # [m, n, d]
         dK = -G[:, :, None] * diff  # dk(x_a, X_j)/dx_a  [m, n, d]
+        if G2 is not None:
+            dK[:, :, self.num] -= G2[:, :, None] * diff[:, :, self.num]
         mean = Kq @ self.A
         dmean = np.einsum("mnd,nf->mfd", dK, self.A)
         V = cho_solve((self.L, True), Kq.T, check_finite=False)  # K^-1 k_*  [n, m]
-        var = np.maximum(self.sf2 - (Kq * V.T).sum(1), 1e-12)
+        var = np.maximum(self.prior_var(Xq) - (Kq * V.T).sum(1), 1e-12)
         dvar = -2.0 * np.einsum("mnd,nm->md", dK, V)
         return mean, var, dmean, dvar
 
     def joint(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent covariance [m, m] at Xq (for sampling fantasies)."""
-        Kq, _ = _matern_and_g(_scaled_dist(Xq, self.X, self.ls), self.sf2)
-        Kqq, _ = _matern_and_g(_scaled_dist(Xq, Xq, self.ls), self.sf2)
+        Kq, _, _ = self._kernel(Xq)
+        Kqq, _, _ = self._kernel(Xq, Xq)
         V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)
         return Kq @ self.A, Kqq - V.T @ V

@@ -87,9 +87,9 @@ def _level_candidates(space: SearchSpace, centers: np.ndarray, rng: np.random.Ge
     return np.vstack(out) if out else np.empty((0, space.dim))
 
 
-def _snapped(space: SearchSpace, X: np.ndarray) -> np.ndarray:
+def _snapped(space: SearchSpace, X: np.ndarray, joint: bool = True) -> np.ndarray:
     """Copies of X with, in turn, each near-bound numeric coordinate moved onto its bound,
-    and one copy with all of them moved at once. (Moving every coordinate onto both bounds
+    and (`joint`) one copy with all of them moved at once. (Moving every coordinate onto both bounds
     measured worse on the boundary problem: benchmarks/strategy-notes.md.)"""
     cols = space.numeric_cols
     if cols.size == 0 or X.shape[0] == 0:
@@ -104,7 +104,7 @@ def _snapped(space: SearchSpace, X: np.ndarray) -> np.ndarray:
             Y = X[rows].copy()
             Y[:, c] = target[rows, k]
             out.append(Y)
-    rows = near.any(axis=1)
+    rows = near.any(axis=1) & joint
     if rows.any():
         Y = X[rows].copy()
         Y[:, cols] = np.where(near[rows], target[rows], V[rows])
@@ -171,7 +171,7 @@ def _starts(space: SearchSpace, C: np.ndarray, scores: np.ndarray,
 def maximize_acquisition(space: SearchSpace, post: Posterior, best: np.ndarray,
                          rng: np.random.Generator, seen: set[tuple],
                          centers: np.ndarray, exhaustive: list[Params] | None = None,
-                         *, per_level: bool = True, snap: bool = True,
+                         *, per_level: bool = True, snap: int = 1,
                          fixed: tuple[int, int] | None = None,
                          penalty: Penalty | None = None) -> Params | None:
     """The unseen legal configuration with the highest log-EI found, or None."""
@@ -194,12 +194,12 @@ def maximize_acquisition(space: SearchSpace, post: Posterior, best: np.ndarray,
         C = space.set_level(C, *fixed)
     scores = _score(post, best, C, penalty)
     if snap:
-        S = _snapped(space, C[np.argsort(-scores)[:N_SNAP_TOP]])
+        S = _snapped(space, C[np.argsort(-scores)[:N_SNAP_TOP]], snap == 1)
         C = np.vstack([C, S])
         scores = np.r_[scores, _score(post, best, S, penalty)]
     R = _refine(space, post, best, C[_starts(space, C, scores, per_level)], penalty)
     if snap:
-        R = np.vstack([R, _snapped(space, R)])
+        R = np.vstack([R, _snapped(space, R, snap == 1)])
     C = np.vstack([C, R])
     scores = np.r_[scores, _score(post, best, R, penalty)]
     for i in np.argsort(-scores):

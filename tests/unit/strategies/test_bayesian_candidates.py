@@ -46,6 +46,11 @@ def test_snapped_candidates_put_near_bound_coordinates_exactly_on_the_bound(seed
         for config in (space.from_unit(s) for s in S):
             assert config["lr"] in ("0.0001", "1.0") or config["x"] in ("-2.0", "3.0") \
                 or config["k"] in ("1", "5")
+    # without the joint copy every snapped candidate moves exactly one coordinate
+    single = _snapped(space, X, joint=False)
+    assert single.shape[0] == near.sum()
+    for row in single:
+        assert (row[None, cols] != X[:, cols]).sum(1).min() <= 1
 
 
 def test_level_candidates_cover_every_level_of_categoricals_and_small_integers():

@@ -1,0 +1,77 @@
+"""Output warping: standardised losses, power-transformed when a long bad tail would dominate.
+
+Notation: losses v [n]; z = (v - mean v) / sd v. Yeo-Johnson (Yeo & Johnson 2000) with
+parameter lambda maps each z to
+  psi(z) = ((1 + z)^lambda - 1) / lambda          z >= 0, lambda != 0  (log1p z at lambda = 0)
+  psi(z) = -((1 - z)^(2 - lambda) - 1) / (2 - lambda)   z < 0, lambda != 2  (-log1p(-z) at 2)
+and lambda maximises the normal profile log-likelihood
+  llf(lambda) = -n/2 log var(psi(z)) + (lambda - 1) sum sign(z) log1p |z|
+over the bracket scipy.stats.yeojohnson_normmax uses (the one where psi neither over- nor
+underflows), with the same bounded scalar search. Written out here because scipy's version
+costs ~27 ms per call (array-API and nan-policy wrappers around 17 tiny evaluations), half of
+a suggestion's 50 ms budget; the result is the same lambda (tested against scipy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.optimize import fminbound
+
+_EPS = float(np.finfo(float).eps)
+
+
+def standardise(v: np.ndarray) -> np.ndarray:
+    sd = float(v.std())
+    return (v - v.mean()) / (sd if sd > 1e-12 else 1.0)
+
+
+def yeojohnson(z: np.ndarray, lam: float) -> np.ndarray:
+    pos = z >= 0
+    out = np.empty_like(z, dtype=float)
+    zp, zn = z[pos], z[~pos]
+    out[pos] = np.log1p(zp) if abs(lam) < _EPS else np.expm1(lam * np.log1p(zp)) / lam
+    out[~pos] = (-np.log1p(-zn) if abs(lam - 2) < _EPS
+                 else -np.expm1((2 - lam) * np.log1p(-zn)) / (2 - lam))
+    return out
+
+
+def _neg_llf(lam: float, z: np.ndarray, jac: float) -> float:
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        var = float(np.var(yeojohnson(z, lam)))
+        val = -0.5 * z.size * math.log(var) if var > 0 and math.isfinite(var) else -math.inf
+    val += (lam - 1.0) * jac
+    return -val if math.isfinite(val) else math.inf
+
+
+def yeojohnson_lambda(z: np.ndarray) -> float:
+    """The maximum-likelihood lambda (scipy.stats.yeojohnson_normmax's bracket and search)."""
+    if np.all(z == 0):
+        return 1.0
+    log1p_max = math.log1p(20 * float(np.max(np.abs(z))))
+    tiny, huge = np.finfo(float).tiny, np.finfo(float).max
+    lb = (math.log(tiny) - math.log(_EPS)) / 2 / log1p_max
+    ub = (math.log(huge) + math.log(_EPS)) / 2 / log1p_max
+    if np.all(z < 0):
+        lb, ub = 2 - ub, 2 - lb
+    elif np.any(z < 0):
+        lb, ub = max(2 - ub, lb), min(2 - lb, ub)
+    jac = float(np.sum(np.sign(z) * np.log1p(np.abs(z))))
+    return float(fminbound(_neg_llf, lb, ub, args=(z, jac), xtol=1.48e-08))
+
+
+def warp_outputs(v: np.ndarray) -> np.ndarray:
+    """Standardise, then, when the losses have a long *bad* tail (positive skew: a diverging
+    run among good ones), a Yeo-Johnson power transform with its maximum-likelihood lambda
+    (as HEBO, Cowen-Rivers et al. 2022) so that those few values do not dominate the fit.
+    A long *good* tail (negative skew) is left alone: compressing it would blur the very
+    region the search is after (measured: worse on Hartmann6)."""
+    z = standardise(v)
+    if v.size < 4 or np.ptp(z) < 1e-12 or float(np.mean(z**3)) <= 0.0:
+        return z
+    try:
+        w = yeojohnson(z, yeojohnson_lambda(z))
+    except (ValueError, FloatingPointError):
+        return z
+    return standardise(w) if np.all(np.isfinite(w)) else z
