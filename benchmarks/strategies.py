@@ -111,6 +111,7 @@ def speed_and_memory() -> list[str]:
     lines = ["| observations | pending | median ms / suggestion (wall) | max ms (wall) | "
              "median CPU ms / suggestion | peak MiB (tracemalloc) |",
              "|---|---|---|---|---|---|"]
+    peers = []
     for n_obs, reps in ((100, 15), (1000, 7), (10_000, 3)):
         configs = space.sample(rng, n_obs + 4)
         X = space.to_unit_many(configs)
@@ -132,11 +133,48 @@ def speed_and_memory() -> list[str]:
         lines.append(f"| {n_obs} | 4 | {1000 * float(np.median(times)):.1f} | "
                      f"{1000 * max(times):.1f} | {1000 * float(np.median(cpu)):.1f} | "
                      f"{peak:.1f} |")
+        if n_obs <= 1000:
+            peers.append((n_obs, optuna_gp_cpu(space, configs[:n_obs], y[:n_obs],
+                                               3 if n_obs <= 100 else 1)))
+    lines += ["", "Optuna GPSampler on the same histories (no pending trials; CPU ms of one "
+              "`ask`, median of 3 at 100 observations, one at 1,000): " + ", ".join(
+                  f"{n} observations {'n/a' if t is None else f'{1000 * t:.0f} ms'}"
+                  for n, t in peers) + "."]
     lines += ["", "Targets: <= 50 ms at 100 observations, <= 1 s at 1,000, bounded memory at "
               "10,000 (the GP keeps at most 300 points). CPU time is this process's own "
               "(single-threaded BLAS): on a shared machine wall time also counts the waits "
               "for a core, CPU time does not."]
     return lines
+
+
+def optuna_gp_cpu(space: SearchSpace, configs: list, y: np.ndarray, reps: int
+                  ) -> float | None:
+    """Median CPU seconds of one Optuna GPSampler suggestion after the same history, or None
+    when Optuna or torch is missing."""
+    try:
+        import optuna
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        return None
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {name: FloatDistribution(0.0, 1.0) for name in space.names}
+    trials = [create_trial(params={k: float(v) for k, v in c.items()}, distributions=dists,
+                           value=float(v)) for c, v in zip(configs, y, strict=True)]
+    cpu = []
+    for r in range(reps):
+        study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=r))
+        study.add_trials(trials)
+        c0 = time.process_time()
+        trial = study.ask()
+        for name in space.names:
+            trial.suggest_float(name, 0.0, 1.0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(cpu))
 
 
 def _versions() -> str:
