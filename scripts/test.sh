@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export SMLOCAL_REQUIRE_DOCKER=1
-# -rs prints every skip with its reason: under SMLOCAL_REQUIRE_DOCKER=1 only the optional
-# TensorFlow stand-in's test may skip (README, "AWS images").
+# -rs prints every skip with its reason (e.g. the optional TensorFlow stand-in's test where
+# that image is not built: README, "AWS images").
 exec "${PYTHON:-python3}" -m pytest -q -rs --durations=20 "$@"
