@@ -132,7 +132,11 @@ def model_files(s3: Any, uri: str) -> dict[str, bytes]:
 def fit_and_check(est: Any, server: Any, repository: str, stand_in: str) -> dict[str, bytes]:
     """fit() → Completed on `stand_in`, the metric parsed; the files of model.tar.gz."""
     assert f"/{repository}:" in est.training_image_uri()  # the real AWS URI, computed by the SDK
-    est.fit(inputs(server.data_uri))
+    # logs="None": fit() then polls DescribeTrainingJob every 5 s. Tailing the logs (the
+    # default) asks for the job's status only every 30 s, after 10 s sleeps (the SDK's
+    # _logs_for_job), which made each of these tests wait 20-40 s after its job had ended;
+    # test_sdk.py fits with the default and tails the logs. The log is read below instead.
+    est.fit(inputs(server.data_uri), logs="None")
     name = est.latest_training_job.name
     sm = client(server.url, "sagemaker")
     job = sm.describe_training_job(TrainingJobName=name)
@@ -205,6 +209,9 @@ def optional_image(docker_client: Any, name: str) -> str:
     CI): skipped with the reason when it is not built, even with SMLOCAL_REQUIRE_DOCKER=1."""
     import docker.errors
 
+    from orchestrator.client.images_commands import ROOT
+
+    assert (ROOT / "containers" / name / "OPTIONAL").is_file(), f"{name} is not optional"
     tag = f"smlocal/{name}:latest"
     try:
         docker_client.images.get(tag)
