@@ -21,6 +21,11 @@ seen only in one region is uncertain elsewhere, instead of inheriting the other 
 shape through a long categorical length scale (Adam's learning-rate optimum is not SGD's).
 theta then ends with log w; dK/dlog w = the second term, and the length-scale gradient gets
 the second term's G_N S (x_i - x'_i)^2 / l_i^2 on numeric columns.
+
+Input warping (optional, `warp_cols`): those columns enter every kernel term through the
+Kumaraswamy CDF F_c (warp.py); theta then ends with log a_c (all c), log b_c (all c). With
+D = F(x_i) - F(x_j) and dk/d(sqdiff_g) = -G / (2 l_g^2), the gradient of the negative log
+posterior is dF-weighted: d/dlog a_c = (1 / l_c^2) sum_i dF_i/dlog a_c sum_j (W G D)_ij.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.linalg.lapack import dpotri
 from scipy.optimize import minimize
+
+from orchestrator.strategies.bayesian.warp import LOG_AB_BOUNDS, LOG_AB_VAR, kumaraswamy
 
 SQRT5 = math.sqrt(5.0)
 JITTER = 1e-8
@@ -107,8 +114,9 @@ class Prior:
         return val, grad
 
 
-def bounds(d: int, levels: bool = False) -> list[tuple[float, float]]:
-    return [LOG_LS_BOUNDS] * d + [LOG_SF2_BOUNDS, LOG_SN2_BOUNDS] + [LOG_W_BOUNDS] * levels
+def bounds(d: int, levels: bool = False, n_warp: int = 0) -> list[tuple[float, float]]:
+    return ([LOG_LS_BOUNDS] * d + [LOG_SF2_BOUNDS, LOG_SN2_BOUNDS] + [LOG_W_BOUNDS] * levels
+            + [LOG_AB_BOUNDS] * (2 * n_warp))
 
 
 def _matern_and_g(r: np.ndarray, sf2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -126,17 +134,27 @@ def _scaled_dist(A: np.ndarray, B: np.ndarray, ls: np.ndarray) -> np.ndarray:
 
 def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Prior,
                       sqdiff: np.ndarray | None = None,
-                      level: tuple[np.ndarray, np.ndarray] | None = None
+                      level: tuple[np.ndarray, np.ndarray] | None = None,
+                      warp: tuple[np.ndarray, np.ndarray] | None = None
                       ) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood plus negative log prior of theta, and its gradient.
     `sqdiff` [d, n, n] = (X_i - X_i')^2 may be passed precomputed (it only depends on X); d is
     then its first dimension (a sum of columns per group: length scales tied within groups).
     `level` = (S [n, n], numeric mask [d] over sqdiff's first dimension) adds the level
-    kernel's second term; theta then ends with log w."""
+    kernel's second term; theta then ends with log w. `warp` = (X columns, their rows in
+    sqdiff) warps those columns; theta then ends with their log a, then log b."""
     n, d = X.shape[0], X.shape[1] if sqdiff is None else sqdiff.shape[0]
     ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
     if sqdiff is None:
         sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
+    off = d + 2 + (level is not None)
+    if warp is not None:
+        cols, rows = warp
+        c = cols.size
+        F, _, dFa, dFb = kumaraswamy(X[:, cols], theta[off:off + c], theta[off + c:off + 2 * c])
+        D = F.T[:, :, None] - F.T[:, None, :]  # [c, n, n]
+        sqdiff = sqdiff.copy()
+        sqdiff[rows] = D * D
     r = np.sqrt(np.maximum(np.tensordot(1.0 / ls**2, sqdiff, axes=1), 0.0))
     Kf, G = _matern_and_g(r, sf2)
     if level is not None:
@@ -171,18 +189,28 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Pr
         p_val += 0.5 * diff * diff / LOG_W_PRIOR[1]
         p_grad = np.r_[p_grad, diff / LOG_W_PRIOR[1]]
     grad[:d] = -0.5 * dls / ls**2
+    if warp is not None:
+        WG = W * G + (W * G2 if level is not None else 0.0)
+        inner = np.einsum("ij,cij->ic", WG, D) / ls[rows] ** 2  # [n, c]
+        grad[off:off + c] = (dFa * inner).sum(0)
+        grad[off + c:off + 2 * c] = (dFb * inner).sum(0)
+        t = theta[off:off + 2 * c]
+        p_val += 0.5 * float(t @ t) / LOG_AB_VAR
+        p_grad = np.r_[p_grad, t / LOG_AB_VAR]
     return nll + p_val, grad + p_grad
 
 
 def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                         n_restarts: int = 2, maxiter: int = 100,
                         prior: Prior | None = None, groups: np.ndarray | None = None,
-                        levels: Levels | None = None) -> np.ndarray:
+                        levels: Levels | None = None,
+                        warp_cols: np.ndarray | None = None) -> np.ndarray:
     """MAP theta by multi-start L-BFGS-B: the prior mode, then `n_restarts` draws from the
     prior. If every start fails, the prior mode is returned (a usable, if vague, model).
     `groups[i]` (0..G-1) ties the length scales of columns with equal group (the one-hot
     columns of one categorical); the returned theta has one length scale per column.
-    `levels` adds the level kernel (theta ends with log w)."""
+    `levels` adds the level kernel (theta ends with log w), `warp_cols` input warping of
+    those columns (then log a, log b per column)."""
     prior = prior or Prior()
     sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
     num = None if levels is None else levels.numeric(X.shape[1])
@@ -192,12 +220,17 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
         if num is not None:
             num = (member[:, num].sum(1) > 0) & (member[:, ~num].sum(1) == 0)
     level = None if levels is None else (levels.same(X, X), num)
+    n_warp = 0 if warp_cols is None else warp_cols.size
+    warp = None
+    if n_warp:
+        warp = (warp_cols, warp_cols if groups is None else groups[warp_cols])
     d = sqdiff.shape[0]
-    extra = 0 if levels is None else 1
-    bnds = bounds(d, levels is not None)
+    extra = (0 if levels is None else 1) + 2 * n_warp
+    bnds = bounds(d, levels is not None, n_warp)
     lo, hi = np.array([b[0] for b in bnds]), np.array([b[1] for b in bnds])
-    mode = np.r_[prior.mode(d), [LOG_W_PRIOR[0]] * extra]
-    sd = np.r_[prior.spread(d), [math.sqrt(LOG_W_PRIOR[1])] * extra]
+    mode = np.r_[prior.mode(d), [LOG_W_PRIOR[0]] * (levels is not None), np.zeros(2 * n_warp)]
+    sd = np.r_[prior.spread(d), [math.sqrt(LOG_W_PRIOR[1])] * (levels is not None),
+               np.full(2 * n_warp, math.sqrt(LOG_AB_VAR))]
     starts = [mode]
     for _ in range(n_restarts):
         starts.append(np.clip(mode + sd * rng.standard_normal(d + 2 + extra) * 0.5, lo, hi))
@@ -205,7 +238,7 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
     for theta0 in starts:
         try:
             res = minimize(neg_log_posterior, np.clip(theta0, lo, hi),
-                           args=(X, y, prior, sqdiff, level), jac=True, method="L-BFGS-B",
+                           args=(X, y, prior, sqdiff, level, warp), jac=True, method="L-BFGS-B",
                            bounds=bnds, options={"maxiter": maxiter})
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
             continue
@@ -222,8 +255,13 @@ class Posterior:
     `levels`, theta ends with log w (the level kernel)."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray,
-                 levels: Levels | None = None) -> None:
+                 levels: Levels | None = None, warp_cols: np.ndarray | None = None) -> None:
         n, d = X.shape
+        self.warp = None
+        if warp_cols is not None and warp_cols.size:
+            off, c = d + 2 + (levels is not None), warp_cols.size
+            self.warp = (warp_cols, theta[off:off + c], theta[off + c:off + 2 * c])
+        X = self._warped(X)[0]
         self.X = X
         self.ls = np.exp(theta[:d])
         self.sf2 = math.exp(theta[d])
@@ -237,6 +275,16 @@ class Posterior:
         self.L = cholesky(K, lower=True, check_finite=False)  # GPML Alg. 2.1 line 2
         Y = Y.reshape(n, -1)
         self.A = cho_solve((self.L, True), Y, check_finite=False)  # alpha, one column per target
+
+    def _warped(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Xq with the warped columns through F, and dF/dx there ([m, c]; None unwarped)."""
+        if self.warp is None:
+            return Xq, None
+        cols, la, lb = self.warp
+        F, dx, _, _ = kumaraswamy(Xq[:, cols], la, lb)
+        out = Xq.copy()
+        out[:, cols] = F
+        return out, dx
 
     def _kernel(self, Xq: np.ndarray, B: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -260,6 +308,7 @@ class Posterior:
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent variance [m] at query points Xq [m, d]."""
+        Xq = self._warped(Xq)[0]
         Kq, _, _ = self._kernel(Xq)
         mean = Kq @ self.A  # GPML Alg. 2.1 line 4
         V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)  # line 5
@@ -271,6 +320,7 @@ class Posterior:
         """Mean [m, F], variance [m] and their gradients [m, F, d], [m, d] w.r.t. Xq. With the
         level kernel, the gradient is with respect to the numeric columns (categorical
         columns are held fixed wherever it is used; their entries omit S's derivative)."""
+        Xq, dF = self._warped(Xq)
         Kq, G, G2 = self._kernel(Xq)
         diff = (Xq[:, None, :] - self.X[None, :, :]) / self.ls**2  # [m, n, d]
         dK = -G[:, :, None] * diff  # dk(x_a, X_j)/dx_a  [m, n, d]
@@ -281,10 +331,15 @@ class Posterior:
         V = cho_solve((self.L, True), Kq.T, check_finite=False)  # K^-1 k_*  [n, m]
         var = np.maximum(self.prior_var(Xq) - (Kq * V.T).sum(1), 1e-12)
         dvar = -2.0 * np.einsum("mnd,nm->md", dK, V)
+        if dF is not None:  # chain rule through the warp
+            cols = self.warp[0]  # type: ignore[index]
+            dmean[:, :, cols] *= dF[:, None, :]
+            dvar[:, cols] *= dF
         return mean, var, dmean, dvar
 
     def joint(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent covariance [m, m] at Xq (for sampling fantasies)."""
+        Xq = self._warped(Xq)[0]
         Kq, _, _ = self._kernel(Xq)
         Kqq, _, _ = self._kernel(Xq, Xq)
         V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)

@@ -121,8 +121,8 @@ class _Padded(Posterior):
     """A posterior over [encoding, task column]; queries are on this task (column = 0)."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray, n_pad: int,
-                 levels: Levels | None = None) -> None:
-        super().__init__(X, Y, theta, levels)
+                 levels: Levels | None = None, warp_cols: np.ndarray | None = None) -> None:
+        super().__init__(X, Y, theta, levels, warp_cols)
         self.n_pad = n_pad
 
     def _pad(self, Xq: np.ndarray) -> np.ndarray:
@@ -148,7 +148,8 @@ class BayesianStrategy:
                  n_restarts: int = 2, warp_outputs: bool = True,
                  init: str = "random", tie_categorical: bool = True,
                  xi: float = 0.0, per_level: int = 1, bound_snap: int = 1,
-                 floor: float = 0.0, lp_scale: float = 1.0, level_kernel: int = 0) -> None:
+                 floor: float = 0.0, lp_scale: float = 1.0, level_kernel: int = 0,
+                 input_warp: int = 0) -> None:
         self.space = space
         self.maximize = maximize
         self.seed = seed
@@ -169,6 +170,7 @@ class BayesianStrategy:
         n_cat = int(space.categorical_mask().sum())
         cat_cols = np.setdiff1d(np.arange(space.dim), space.numeric_cols)
         self.levels = Levels(cat_cols, n_cat) if level_kernel and n_cat else None
+        self.warp_cols = space.numeric_cols if input_warp and space.numeric_cols.size else None
         size = space.size()
         self._exhaustive = space.enumerate() if size is not None and size <= EXHAUSTIVE_LIMIT \
             else None
@@ -229,7 +231,7 @@ class BayesianStrategy:
         if data is None:
             return sample_unseen(self.space, rng, n, seen)
         theta = self._fit(data, rng)
-        base = _Padded(data.X, data.y, theta, data.n_task_cols, self.levels)
+        base = _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols)
         # all observed points, best first: the first N_LOCAL_CENTERS are perturbed, and the
         # best of each categorical level is searched around with its level held (per_level)
         order = np.argsort(data.y[: data.n_self])
@@ -312,7 +314,8 @@ class BayesianStrategy:
             if data.n_task_cols:
                 groups = np.r_[groups, groups.max() + 1]
         return fit_hyperparameters(data.X[idx], data.y[idx], rng, n_restarts=restarts,
-                                   groups=groups, levels=self.levels)
+                                   groups=groups, levels=self.levels,
+                                   warp_cols=self.warp_cols)
 
     def _with_pending(self, base: _Padded, data: ModelData, theta: np.ndarray,
                       P: np.ndarray, rng: np.random.Generator) -> tuple[_Padded, np.ndarray]:
@@ -333,4 +336,4 @@ class BayesianStrategy:
         X = np.vstack([data.X, Xp])
         Y = np.vstack([np.repeat(data.y[:, None], fant.shape[1], axis=1), fant])
         best = np.minimum(own.min(), fant.min(axis=0))
-        return _Padded(X, Y, theta, data.n_task_cols, self.levels), best
+        return _Padded(X, Y, theta, data.n_task_cols, self.levels, self.warp_cols), best

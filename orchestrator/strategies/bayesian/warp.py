@@ -75,3 +75,30 @@ def warp_outputs(v: np.ndarray) -> np.ndarray:
     except (ValueError, FloatingPointError):
         return z
     return standardise(w) if np.all(np.isfinite(w)) else z
+
+
+# ----- input warping --------------------------------------------------------------------
+# Kumaraswamy CDF per numeric unit column (Snoek et al. 2014, "Input Warping for Bayesian
+# Optimization of Non-Stationary Functions"; AMT warps its inputs the same way):
+#   F(x) = 1 - (1 - x^a)^b,  a, b > 0,  fitted with the GP (theta holds log a, log b).
+# Derivatives: dF/dx = a b x^(a-1) (1 - x^a)^(b-1);
+#   dF/dlog a = a b (1 - x^a)^(b-1) x^a log x;  dF/dlog b = -b (1 - x^a)^b log(1 - x^a).
+# x is clipped to [EDGE, 1 - EDGE] so that log x and x^(a-1) stay finite at the bounds.
+EDGE = 1e-6
+LOG_AB_VAR = 0.75  # log a, log b ~ N(0, 0.75) (BoTorch's prior on the concentrations)
+LOG_AB_BOUNDS = (math.log(0.2), math.log(5.0))
+
+
+def kumaraswamy(x: np.ndarray, log_a: np.ndarray, log_b: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """F(x), dF/dx, dF/dlog a, dF/dlog b, column by column (x [n, c], log_a / log_b [c])."""
+    a, b = np.exp(log_a), np.exp(log_b)
+    x = np.clip(x, EDGE, 1.0 - EDGE)
+    xa = x**a
+    one = np.maximum(1.0 - xa, 1e-300)
+    oneb1 = one ** (b - 1.0)
+    F = 1.0 - one * oneb1
+    dx = a * b * xa / x * oneb1
+    da = a * b * oneb1 * xa * np.log(x)
+    db = -b * one * oneb1 * np.log(one)
+    return F, dx, da, db
