@@ -75,7 +75,12 @@ def test_posterior_interpolates_noiseless_data_and_is_uncertain_far_away():
 def test_posterior_gradients_match_finite_differences():
     X, y = _data()
     post = Posterior(X, np.c_[y, y + 0.3], fit_hyperparameters(X, y, np.random.default_rng(0)))
-    xq = np.array([[0.3, 0.6, 0.2]])
+    assert_posterior_gradients(post, np.array([[0.3, 0.6, 0.2]]))
+
+
+def assert_posterior_gradients(post: Posterior, xq: np.ndarray) -> None:
+    """predict_with_grad's gradients of the 2nd mean column and the variance at xq [1, d]
+    against finite differences of predict (also used by test_gp_warp.py)."""
     _, _, dmean, dvar = post.predict_with_grad(xq)
     num_mean = approx_fprime(xq[0], lambda x: post.predict(x[None, :])[0][0, 1], 1e-7)
     num_var = approx_fprime(xq[0], lambda x: post.predict(x[None, :])[1][0], 1e-7)
