@@ -25,6 +25,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import DeviceRequest, IPAMConfig, IPAMPool, LogConfig
 
+from orchestrator.runner.docker_client import new_docker_client
 from orchestrator.runner.engine import (
     DEFAULT_NETWORK,
     REMOVED_FROM_OUTSIDE,
@@ -40,11 +41,6 @@ from orchestrator.runner.resources import HostCapacity
 log = logging.getLogger(__name__)
 
 _WAIT_POLL_SECONDS = 5.0  # bounded waits, so close() can abandon a waiter
-
-
-def new_docker_client() -> docker.DockerClient:
-    # Many jobs stream logs at once; each stream holds a pooled connection.
-    return docker.from_env(max_pool_size=64, timeout=120)
 
 
 class DockerEngine:

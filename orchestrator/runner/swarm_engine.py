@@ -77,6 +77,7 @@ from docker.types import (
 )
 
 from orchestrator.runner import engine as protocol
+from orchestrator.runner.docker_client import new_docker_client
 from orchestrator.runner.docker_engine import _shutdown, remove_quietly
 from orchestrator.runner.engine import ContainerRequest, ContainerState, InfraError
 from orchestrator.runner.logstream import iter_frames, parse_docker_timestamp, split_timestamp
@@ -97,7 +98,7 @@ _LOST = {"orphaned"}
 _MAX_NAME = 50  # service names are DNS labels (63); helpers add "-out" and such
 
 def new_swarm_client() -> docker.DockerClient:
-    return docker.from_env(max_pool_size=64, timeout=120)  # the manager's engine API
+    return new_docker_client()  # the manager's engine API
 
 
 class SwarmEngine:
