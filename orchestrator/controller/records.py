@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from orchestrator.controller.spec import DefinitionSpec, TuningSpec
@@ -71,12 +72,14 @@ class TrainingRecord:
             objective=_objective_value(doc), doc=doc,
         )
 
-    @property
+    # Derived members are computed once: the reconciler keeps a record while its stored
+    # document stays the same (`controller.tick`), and reads them on every tick.
+    @cached_property
     def key(self) -> str:
         """The store's key of the job (metric series are keyed by it)."""
         return self.name.lower()
 
-    @property
+    @cached_property
     def objective_status(self) -> str:
         """Pending while running; Succeeded when it ended Completed/Stopped with an objective
         (early-stopped jobs keep theirs, spec §4.3 O2); Failed otherwise."""
@@ -88,18 +91,18 @@ class TrainingRecord:
             return ObjectiveStatus.Succeeded.value
         return ObjectiveStatus.Failed.value
 
-    @property
+    @cached_property
     def succeeded_objective(self) -> float | None:
         """The objective when the objective status is Succeeded, else None."""
         return self.objective if self.objective_status == ObjectiveStatus.Succeeded else None
 
-    @property
+    @cached_property
     def loss(self) -> float | None:
         """The objective as a loss (lower is better), or None without one."""
         value = self.succeeded_objective
         return None if value is None else loss(value, maximizes(self.objective_type))
 
-    @property
+    @cached_property
     def end_order_key(self) -> tuple[float, float]:
         return (self.finished_at, self.creation_time)
 

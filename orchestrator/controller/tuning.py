@@ -17,8 +17,10 @@ Order of decisions in one tick of an InProgress job (fixed, documented in the RE
 
 A tick reads the tuning job's stored spec (`controller.spec`, made once at create) and its
 training jobs as typed records (`controller.records`), and queries each objective metric's
-series at most once (`_Tick`). The service's stop and delete go through `request_stop` and
-`delete`, which take the controller's lock; nothing outside this module takes it.
+series at most once (`controller.tick`, which also keeps, between ticks, what cannot have
+changed: the decoded documents whose stored text is the same, the series rows already read).
+The service's stop and delete go through `request_stop` and `delete`, which take the
+controller's lock; nothing outside this module takes it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from orchestrator.controller.records import (
     launch_fields,
 )
 from orchestrator.controller.spec import DefinitionSpec, TuningSpec
+from orchestrator.controller.tick import Tick, TickCache
 from orchestrator.controller.training import TrainingService
 from orchestrator.errors import ResourceNotFound, ValidationError
 from orchestrator.status import (
@@ -80,37 +83,6 @@ def tuning_job_not_found(name: str) -> ResourceNotFound:
                             "Type another name.")
 
 
-class _Tick:
-    """One reconcile tick's view of a tuning job: its records, and the objective series of its
-    training jobs, queried from the store at most once per tick (on first use)."""
-
-    def __init__(self, store: Store, tuning: TuningRecord, docs: list[Doc]) -> None:
-        self.store = store
-        self.tuning = tuning
-        self.spec: TuningSpec = tuning.spec
-        self.jobs = [TrainingRecord.of(d) for d in docs]
-        self.running = [j for j in self.jobs if not training_is_terminal(j.status)]
-        self.finished = sorted((j for j in self.jobs if training_is_terminal(j.status)),
-                               key=lambda j: j.end_order_key)
-        self._series: dict[str, list[float]] | None = None
-
-    @property
-    def series(self) -> dict[str, list[float]]:
-        """Job key → its objective metric's values in order (one query per metric name)."""
-        if self._series is None:
-            by_metric: dict[str | None, list[str]] = {}
-            for job in self.jobs:
-                by_metric.setdefault(job.objective_metric, []).append(job.name)
-            self._series = {}
-            for metric, names in by_metric.items():
-                if metric is not None:
-                    self._series.update(self.store.metric_series_many(names, metric))
-        return self._series
-
-    def series_of(self, job: TrainingRecord) -> tuple[float, ...]:
-        return tuple(self.series.get(job.key, ()))
-
-
 class TuningController:
     def __init__(self, store: Store, training: TrainingService, settings: Settings,
                  clock: Clock, tick_seconds: float = 0.5) -> None:
@@ -126,6 +98,7 @@ class TuningController:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._errors: dict[str, int] = {}
+        self._cache = TickCache()  # used under `_lock` only
         training.listeners.append(lambda _job: self.wake())
 
     # -- loop ------------------------------------------------------------------------------
@@ -152,7 +125,10 @@ class TuningController:
     def step(self) -> None:
         """Reconcile every active tuning job once."""
         active = [TuningJobStatus.InProgress.value, TuningJobStatus.Stopping.value]
-        for doc in self.store.list_tuning_jobs(statuses=active):
+        docs = self.store.list_tuning_jobs(statuses=active)
+        with self._lock:
+            self._cache.keep_only(TuningRecord.of(d) for d in docs)
+        for doc in docs:
             name = doc["HyperParameterTuningJobName"]
             try:
                 with self._lock:
@@ -208,7 +184,7 @@ class TuningController:
         if doc is None:
             return
         tuning = TuningRecord.of(doc)
-        tick = _Tick(self.store, tuning, self.store.list_training_jobs(tuning_job=name))
+        tick = self._cache.tick(self.store, tuning)
         if tuning.status == TuningJobStatus.Stopping:
             self._stop_all(tick.running, cause="tuning-job-stopped")
             if not tick.running:
@@ -228,7 +204,7 @@ class TuningController:
         self._launch(tick)
 
     # -- ending ----------------------------------------------------------------------------
-    def _check_end(self, tick: _Tick) -> bool:
+    def _check_end(self, tick: Tick) -> bool:
         tuning, spec, jobs = tick.tuning, tick.spec, tick.jobs
         # F1: the first min(5, budget) jobs all failed (spec §4.4).
         first_n = min(FIRST_FAILURES, spec.max_jobs)
@@ -297,7 +273,7 @@ class TuningController:
             log.debug("stop of %s skipped", job_name, exc_info=True)
 
     # -- stop decisions --------------------------------------------------------------------
-    def _stop_decisions(self, tick: _Tick) -> None:
+    def _stop_decisions(self, tick: Tick) -> None:
         """Early stopping `Auto` (the median rule), then every strategy's own `should_stop`
         (Hyperband's ASHA; the others never stop a job)."""
         spec = tick.spec
@@ -329,7 +305,7 @@ class TuningController:
                     self._stop_job(rj.job_name, spec.strategy.lower())
 
     # -- launching -------------------------------------------------------------------------
-    def _launch(self, tick: _Tick) -> None:
+    def _launch(self, tick: Tick) -> None:
         spec, jobs = tick.spec, tick.jobs
         free = min(spec.max_parallel - len(tick.running), spec.max_jobs - len(jobs))
         if free <= 0:
@@ -372,7 +348,7 @@ class TuningController:
                 "MinResource": hb.min_resource, "MaxResource": hb.max_resource},
             points=spec.points)
 
-    def _history(self, tick: _Tick, definition: DefinitionSpec,
+    def _history(self, tick: Tick, definition: DefinitionSpec,
                  keep_series: Callable[[TrainingRecord], bool] = lambda _j: True
                  ) -> list[Observation]:
         """Warm-start parents' observations, then the definition's finished jobs in the order
@@ -396,7 +372,7 @@ class TuningController:
             return []
         out: list[Observation] = []
         for parent in warm.parents:
-            pjobs = [TrainingRecord.of(d) for d in self.store.list_training_jobs(tuning_job=parent)]
+            pjobs = self._cache.parent_jobs(self.store, parent)
             for i, job in enumerate(j for j in pjobs if training_is_terminal(j.status)):
                 # W1: a hyperparameter static in the parent but tuned here takes its static value.
                 static = job.doc.get("HyperParameters") or {}

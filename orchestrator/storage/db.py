@@ -340,21 +340,35 @@ class Store:
         )
         return [(float(v), float(t)) for v, t in rows]
 
-    def metric_series_many(self, jobs: list[str], name: str) -> dict[str, list[float]]:
-        """Objective series of many jobs at once (one query): job key → values in order."""
-        out: dict[str, list[float]] = {j.lower(): [] for j in jobs}
-        if not jobs:
-            return out
-        for i in range(0, len(jobs), 500):
-            chunk = [j.lower() for j in jobs[i:i + 500]]
-            rows = self._query(
-                f"SELECT job_key, value FROM metrics WHERE name=? AND job_key IN "
-                f"({','.join('?' * len(chunk))}) ORDER BY id",
-                [name, *chunk],
-            )
-            for key, value in rows:
-                out[key].append(float(value))
-        return out
+    def metric_series_since(self, after: dict[str, int], name: str
+                            ) -> tuple[dict[str, list[float]], int]:
+        """One metric's values of many jobs (job key → values in order), of each job those
+        stored after its metric row id `after[job]` (0: all), and the id of the last metric
+        row stored, read in one snapshot: asked again from that id, only what was added since
+        is returned (a job's rows are only appended, and the ids of an AUTOINCREMENT table
+        grow with each insert and are never reused)."""
+        out: dict[str, list[float]] = {j.lower(): [] for j in after}
+        groups: dict[int, list[str]] = {}
+        for job, since in after.items():
+            groups.setdefault(since, []).append(job.lower())
+        with self._lock:
+            for since, keys in groups.items():
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i:i + 500]
+                    for key, value in self._conn.execute(
+                            f"SELECT job_key, value FROM metrics WHERE name=? AND id > ? AND "
+                            f"job_key IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                            [name, since, *chunk]):
+                        out[key].append(float(value))
+            last = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM metrics").fetchone()[0]
+        return out, last
+
+    def training_job_texts(self, tuning_job: str) -> list[tuple[str, str]]:
+        """(key, stored JSON text) of a tuning job's training jobs, in `list_training_jobs`'
+        order: for a caller that keeps decoded documents and decodes only a changed text."""
+        return [(k, d) for k, d in self._query(
+            "SELECT key, doc FROM training_jobs WHERE tuning_key=? ORDER BY creation_time, rowid",
+            (tuning_job.lower(),))]
 
     # -- tags ------------------------------------------------------------------------------
     def add_tags(self, arn: str, tags: list[dict[str, str]]) -> None:

@@ -86,6 +86,6 @@ def test_one_tick_reads_the_spec_and_each_series_once(tmp_path):
     calls = dict(store.calls)
     assert len(h.training_jobs()) > launched  # it launched into the free slot
     assert calls["get_tuning_job"] == 1
-    assert calls["list_training_jobs"] == 1
-    assert calls["metric_series_many"] == 1  # one objective metric, queried once
+    assert calls["training_job_texts"] == 1
+    assert calls["metric_series_since"] == 1  # one objective metric, queried once
     assert calls.get("update_tuning_job", 0) <= 1  # at most the completion details
