@@ -47,61 +47,55 @@ with restart `none` runs its task once, like a job, and scales to zero cleanly. 
   swarm orphans is an InfraError (retried under RetryStrategy).
 - **Labels**: the service carries the request's labels plus `smlocal.swarm.*` (mounts, node
   folder), so a restarted server re-adopts services and still copies their files out.
+
+Modules: this one (the protocol's operations), `swarm_services` (images, service specs,
+placement and resources, staging helpers), `swarm_tasks` (tasks, states, logs),
+`swarm_nodes` (node engines: OOM kills, SIGKILL), `swarm_transfer` (files).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
 
 import docker
 import requests
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import (
-    ContainerSpec,
-    EndpointSpec,
-    Mount,
-    NetworkAttachmentConfig,
-    Placement,
-    Resources,
-    RestartPolicy,
-    ServiceMode,
-    TaskTemplate,
-)
+from docker.errors import DockerException, NotFound
+from docker.types import ContainerSpec, Mount, Resources
 
 from orchestrator.runner import engine as protocol
 from orchestrator.runner.docker_client import new_docker_client
-from orchestrator.runner.docker_engine import _shutdown, remove_quietly
 from orchestrator.runner.engine import ContainerRequest, ContainerState, InfraError
-from orchestrator.runner.logstream import iter_frames, parse_docker_timestamp, split_timestamp
-from orchestrator.runner.resources import GIB, HostCapacity
-from orchestrator.runner.swarm_transfer import STAGE_IN, STAGE_OUT, TransferServer
+from orchestrator.runner.resources import HostCapacity
+from orchestrator.runner.swarm_nodes import Nodes, env_node_engines
+from orchestrator.runner.swarm_services import (
+    LOST,
+    POLL,
+    ROLE_LABEL,
+    STOPPED_CONSTRAINT,
+    TERMINAL,
+    Services,
+    gpus,
+    job_labels,
+    service_name,
+)
+from orchestrator.runner.swarm_tasks import Tasks
+from orchestrator.runner.swarm_transfer import TransferServer
 
 log = logging.getLogger(__name__)
 
-LABEL = "smlocal.swarm"  # every service and network this engine makes carries it
-_MOUNTS_LABEL = f"{LABEL}.mounts"
-_ROLE_LABEL = f"{LABEL}.role"  # "job" | "helper"
-_POLL = 0.3
-# A constraint no node meets (stop): the task it replaces shuts down and stays in the history.
-_STOPPED_CONSTRAINT = "node.labels.smlocal-stopped==true"
 _START_TIMEOUT = 1800  # a first pull of a framework image on a slow node
-_TERMINAL = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
-_LOST = {"orphaned"}
-_MAX_NAME = 50  # service names are DNS labels (63); helpers add "-out" and such
+
 
 def new_swarm_client() -> docker.DockerClient:
     return new_docker_client()  # the manager's engine API
 
 
-class SwarmEngine:
+class SwarmEngine(Services, Tasks, Nodes):
     """`ContainerEngine` on a swarm, talking to a manager (DOCKER_HOST or the local engine)."""
 
     def __init__(
@@ -122,9 +116,10 @@ class SwarmEngine:
         self.reserve_fraction = reserve_fraction
         self.helper_image = helper_image
         self.node_dir = node_dir.rstrip("/")
-        self.node_engines = dict(node_engines or _env_node_engines())
+        self.node_engines = dict(node_engines or env_node_engines())
         self._factory = factory
         self._client: docker.DockerClient | None = None
+        self._node_clients: dict[str, docker.DockerClient] = {}  # node engine URL → client
         self._lock = threading.RLock()
         self._pushed: dict[str, str] = {}  # local image id → REGISTRY/NAME@DIGEST
         self._pending: dict[str, ContainerRequest] = {}  # created, not started
@@ -150,6 +145,7 @@ class SwarmEngine:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            self._close_node_clients()
             if self._transfer is not None:
                 self._transfer.close()
                 self._transfer = None
@@ -175,7 +171,7 @@ class SwarmEngine:
             self._capacity = HostCapacity(
                 max(int(r["NanoCPUs"] // 10**9) for r in res),
                 max(int(r["MemoryBytes"]) for r in res),
-                max(_gpus(r) for r in res),
+                max(gpus(r) for r in res),
             )
         return self._capacity
 
@@ -188,88 +184,10 @@ class SwarmEngine:
             log.warning("no Docker swarm manager answers (%s)", exc)
         return self._address
 
-    # ---- images ---------------------------------------------------------------------------
-
-    def require_image(self, image: str) -> None:
-        self.resolve_image(image)
-
-    def resolve_image(self, image: str) -> str:
-        """The name every node pulls: pushed to the registry (once per image id) and pinned
-        by digest; registry-qualified names as given."""
-        if _has_registry(image):
-            return image
-        try:
-            local = self.api.inspect_image(image)
-        except ImageNotFound as exc:
-            raise InfraError(f"image {image} not found locally; build it or docker pull it "
-                             "(the swarm backend pushes local images to its registry)") from exc
-        except (DockerException, requests.RequestException) as exc:
-            raise InfraError(f"Docker error while inspecting image {image}: {exc}") from exc
-        with self._lock:
-            known = self._pushed.get(local["Id"])
-        if known:
-            return known
-        if not self.registry:
-            raise InfraError(f"image {image} is local to the manager and no registry is set "
-                             "(--registry HOST:PORT / SMLOCAL_SWARM_REGISTRY)", retryable=False)
-        repo, tag = _split_tag(image)
-        target = f"{self.registry}/{repo}"
-        try:
-            self.api.tag(local["Id"], target, tag)
-            digest = None
-            for event in self.api.push(target, tag, stream=True, decode=True):
-                if "error" in event:
-                    raise InfraError(f"pushing {image} to {self.registry} failed: "
-                                     f"{event['error']}")
-                digest = (event.get("aux") or {}).get("Digest") or digest
-        except (DockerException, requests.RequestException) as exc:
-            raise InfraError(f"pushing {image} to {self.registry} failed: {exc}") from exc
-        if not digest:
-            raise InfraError(f"pushing {image} to {self.registry} returned no digest")
-        pinned = f"{target}@{digest}"
-        with self._lock:
-            self._pushed[local["Id"]] = pinned
-        return pinned
-
-    # ---- networks -------------------------------------------------------------------------
-
-    def create_network(
-        self, name: str, labels: dict[str, str], internal: bool, hosts: list[str]
-    ) -> dict[str, str]:
-        """An attachable overlay; names resolve through its DNS (service aliases), so no
-        fixed addresses: every host maps to ""."""
-        self.remove_network(name)
-        self._overlay(name, labels, internal)
-        return dict.fromkeys(hosts, "")
-
-    def _overlay(self, name: str, labels: dict[str, str], internal: bool) -> None:
-        try:
-            self.api.create_network(name, driver="overlay", attachable=True, internal=internal,
-                                    labels={**labels, LABEL: "1"}, scope="swarm")
-        except (DockerException, requests.RequestException) as exc:
-            raise InfraError(f"Docker error while creating network {name}: {exc}") from exc
-
-    def remove_network(self, name: str) -> None:
-        for _ in range(20):  # a network is busy until the node let go of removed tasks
-            try:
-                self.api.remove_network(name)
-                return
-            except NotFound:
-                return
-            except APIError as exc:
-                if exc.status_code not in (403, 409, 500):
-                    log.warning("could not remove network %s: %s", name, exc)
-                    return
-            except (DockerException, requests.RequestException) as exc:
-                log.warning("could not remove network %s: %s", name, exc)
-                return
-            time.sleep(0.5)
-        log.warning("network %s still in use; left behind", name)
-
     # ---- containers -----------------------------------------------------------------------
 
     def create(self, req: ContainerRequest) -> str:
-        sid = _service_name(req.name)
+        sid = service_name(req.name)
         with self._lock:
             self._pending[sid] = req
         return sid
@@ -303,8 +221,7 @@ class SwarmEngine:
             hosts=hosts,
             stop_grace_period=int(self.stop_grace_seconds * 1e9),
         )
-        labels = {**req.labels, LABEL: "1", _ROLE_LABEL: "job",
-                  _MOUNTS_LABEL: json.dumps({"node_root": node_root, "mounts": req.mounts})}
+        labels = job_labels(req, node_root)
         # Limits only: swarm 20.10's constraint enforcer still counts the reservations of
         # completed job tasks, so a pinned service with reservations is rejected at random
         # ("assigned node no longer meets constraints"). The scheduler's decision is made by
@@ -327,131 +244,11 @@ class SwarmEngine:
                     return
             task = self._task(sid)
             state = (task or {}).get("Status", {}).get("State")
-            if state == "running" or state in _TERMINAL or self._service(sid) is None:
+            if state == "running" or state in TERMINAL or self._service(sid) is None:
                 return
-            time.sleep(_POLL)
+            time.sleep(POLL)
         log.warning("%s did not start within %d s; waiting for it as if it had", sid,
                     _START_TIMEOUT)
-
-    def _job_networks(self, sid: str, req: ContainerRequest) -> list[NetworkAttachmentConfig]:
-        if req.network in (protocol.DEFAULT_NETWORK, protocol.NO_NETWORK):
-            self.remove_network(sid)
-            self._overlay(sid, {**req.labels, _ROLE_LABEL: "own"}, req.network == protocol.NO_NETWORK)
-            return [NetworkAttachmentConfig(sid, aliases=[req.hostname])]
-        return [NetworkAttachmentConfig(req.network, aliases=list(req.aliases))]
-
-    def _resources(self, req: ContainerRequest) -> Resources:
-        limits = req.limits
-        fraction = self.reserve_fraction
-        return Resources(cpu_limit=limits.nano_cpus, mem_limit=limits.memory_bytes,
-                         cpu_reservation=int(limits.nano_cpus * fraction),
-                         mem_reservation=int(limits.memory_bytes * fraction),
-                         generic_resources={"gpu": limits.gpus} if limits.gpus else None)
-
-    def _check_fits(self, req: ContainerRequest) -> None:
-        """No node could ever run it: a clear, final error (the task would pend forever)."""
-        cpus = req.limits.nano_cpus * self.reserve_fraction
-        memory = req.limits.memory_bytes * self.reserve_fraction
-        nodes = self.nodes()
-        if any(n["Description"]["Resources"]["NanoCPUs"] >= cpus
-               and n["Description"]["Resources"]["MemoryBytes"] >= memory
-               and _gpus(n["Description"]["Resources"]) >= req.limits.gpus for n in nodes):
-            return
-        biggest = self.host_capacity()
-        raise InfraError(
-            f"no node of the swarm has the resources for {req.hostname}: it reserves "
-            f"{cpus / 1e9:g} CPUs, {memory / GIB:.1f} GiB of memory and {req.limits.gpus} "
-            f"GPUs; the largest of {len(nodes)} ready node(s) has {biggest.cpus} CPUs, "
-            f"{biggest.memory_bytes / GIB:.1f} GiB and {biggest.gpus} GPUs", retryable=False)
-
-    def _create_service(self, name: str, spec: ContainerSpec, resources: Resources | None,
-                        constraints: list[str] | None, networks: list, labels: dict) -> None:
-        template = TaskTemplate(
-            spec, resources=resources, restart_policy=RestartPolicy(condition="none"),
-            placement=Placement(constraints=constraints) if constraints else None,
-            networks=networks)
-        try:
-            self.api.create_service(
-                template, name=name, labels=labels, mode=ServiceMode("replicated", replicas=1),
-                endpoint_spec=EndpointSpec(mode="vip"))
-        except (DockerException, requests.RequestException) as exc:
-            raise InfraError(f"Docker error while creating service {name}: {exc}") from exc
-
-    def _helper(self, name: str, args: list[str], resources: Resources | None,
-                constraints: list[str] | None, network: str) -> dict:
-        """Run a helper task to its end; returns the task. InfraError when it failed."""
-        image = self.resolve_image(self.helper_image)
-        spec = ContainerSpec(image, command=["python3", "-c"], args=args,
-                             mounts=[Mount("/node", self.node_dir, type="bind")])
-        self._remove_service(name)
-        self._create_service(name, spec, resources, constraints,
-                             [NetworkAttachmentConfig(network)],
-                             {LABEL: "1", _ROLE_LABEL: "helper"})
-        pinned = next((c.split("==", 1)[1] for c in constraints or []
-                       if c.startswith("node.id==")), None)
-        task = None
-        try:
-            while True:
-                task = self._task(name)
-                state = (task or {}).get("Status", {}).get("State")
-                if state in _TERMINAL:
-                    if state != "complete":
-                        raise InfraError(f"staging on node {task.get('NodeID', '?')[:12]} "
-                                         f"failed ({state}): {task['Status'].get('Err')}; "
-                                         f"{self._service_log(name)}")
-                    return task
-                if pinned and self._node_down({"NodeID": pinned}):
-                    # its task would pend until the node comes back, maybe never
-                    raise InfraError(f"node {pinned[:12]} is down: {name} cannot run there")
-                time.sleep(_POLL)
-        finally:
-            self._remove_service(name)
-
-    def _stage_in(self, sid: str, req: ContainerRequest, resources: Resources,
-                  node_root: str) -> str:
-        transfer = self._transfer_server()
-        token = transfer.offer(req.mounts)
-        network = f"{sid}-x"
-        self._overlay(network, {_ROLE_LABEL: "helper"}, False)
-        try:
-            task = self._helper(f"{sid}-in", [STAGE_IN, transfer.url(token),
-                                              "/node" + node_root[len(self.node_dir):]],
-                                resources, None, network)
-        finally:
-            transfer.forget(token)
-            self.remove_network(network)
-        return task["NodeID"]
-
-    def _stage_out(self, sid: str, service: dict | None, task: dict | None) -> None:
-        """Send the writable folders back and delete the node folder."""
-        info = _mounts_label(service)
-        if info is None or task is None or not task.get("NodeID"):
-            return
-        mounts = [tuple(m) for m in info["mounts"]]
-        writable = [f"m{i}" for i, (_s, _d, ro) in enumerate(mounts) if not ro]
-        transfer = self._transfer_server()
-        token = transfer.expect(mounts)
-        network = f"{sid}-x"
-        self.remove_network(network)
-        self._overlay(network, {_ROLE_LABEL: "helper"}, False)
-        try:
-            self._helper(f"{sid}-out", [STAGE_OUT, transfer.url(token),
-                                        "/node" + info["node_root"][len(self.node_dir):],
-                                        *writable],
-                         None, [f"node.id=={task['NodeID']}"], network)
-        finally:
-            transfer.forget(token)
-            self.remove_network(network)
-
-    def _transfer_server(self) -> TransferServer:
-        with self._lock:
-            if self._transfer is None:
-                address = self.host_address()
-                if not address:
-                    raise InfraError("the swarm manager's address is unknown; set "
-                                     "SMLOCAL_SWARM_ADDRESS")
-                self._transfer = TransferServer(address)
-            return self._transfer
 
     # ---- stop, remove, state --------------------------------------------------------------
 
@@ -471,23 +268,8 @@ class SwarmEngine:
         with self._lock:
             if container_id in self._stopped:
                 return
-        task = self._task(container_id)
-        cid = ((task or {}).get("Status", {}).get("ContainerStatus") or {}).get("ContainerID")
-        url = self._node_engine(task.get("NodeID", "")) if task else None
-        if cid and url is not None:
-            try:
-                if url == "":
-                    self.api.kill(cid)
-                else:
-                    with docker.APIClient(base_url=url, timeout=10) as node:
-                        node.kill(cid)
-                return
-            except NotFound:
-                return
-            except (DockerException, requests.RequestException) as exc:
-                log.warning("could not kill %s on its node (%s); stopping it instead",
-                            container_id, exc)
-        self._shut_down(container_id)
+        if not self._kill_on_node(self._task(container_id)):
+            self._shut_down(container_id)
 
     def _shut_down(self, container_id: str) -> None:
         with self._lock:
@@ -502,7 +284,7 @@ class SwarmEngine:
             self._stopped.setdefault(container_id, (time.time(), service, task))
         template = service["Spec"]["TaskTemplate"]
         placement = template.setdefault("Placement", {})
-        placement["Constraints"] = [*(placement.get("Constraints") or []), _STOPPED_CONSTRAINT]
+        placement["Constraints"] = [*(placement.get("Constraints") or []), STOPPED_CONSTRAINT]
         try:
             self.api.update_service(container_id, version=service["Version"]["Index"],
                                     task_template=template, fetch_current_spec=True)
@@ -532,63 +314,13 @@ class SwarmEngine:
         with self._lock:
             self._stopped.pop(container_id, None)
 
-    def _clean_node(self, sid: str, service: dict, task: dict) -> None:
-        info = _mounts_label(service)
-        if info is None:
-            return
-        network = f"{sid}-x"
-        self.remove_network(network)
-        self._overlay(network, {_ROLE_LABEL: "helper"}, False)
-        try:
-            self._helper(f"{sid}-clean", [STAGE_OUT, "-", "/node" + info["node_root"][
-                len(self.node_dir):]], None, [f"node.id=={task['NodeID']}"], network)
-        finally:
-            self.remove_network(network)
-
-    def _remove_service(self, name: str) -> None:
-        remove_quietly(lambda: self.api.remove_service(name), f"service {name}")
-
-    def _service(self, name: str) -> dict | None:
-        try:
-            return self.api.inspect_service(name)
-        except NotFound:
-            return None
-        except (DockerException, requests.RequestException) as exc:
-            raise InfraError(f"Docker error while inspecting service {name}: {exc}") from exc
-
-    def _task(self, service: str) -> dict | None:
-        """The service's newest task (None when it has none or is gone)."""
-        try:
-            tasks = self.api.tasks(filters={"service": service})
-        except NotFound:
-            return None
-        except (DockerException, requests.RequestException) as exc:
-            raise InfraError(f"Docker error while listing tasks of {service}: {exc}") from exc
-        if not tasks:
-            return None
-        tasks = [t for t in tasks if _STOPPED_CONSTRAINT not in (
-            (t.get("Spec", {}).get("Placement") or {}).get("Constraints") or [])]
-        if not tasks:
-            return None
-        tasks.sort(key=lambda t: t.get("CreatedAt", ""))
-        live = [t for t in tasks if t.get("Status", {}).get("State") != "rejected"]
-        if live:
-            return live[-1]
-        # A task rejected right after placement (the constraint enforcer still counted a
-        # helper's reservation) is replaced by the job orchestrator: only repeated or lasting
-        # rejections are final.
-        first = parse_docker_timestamp(tasks[0].get("CreatedAt") or tasks[0]["Status"]["Timestamp"])
-        if len(tasks) >= 3 or time.time() - first > 20:
-            return tasks[-1]
-        return None
-
     def list_containers(self, label: str) -> list[ContainerState]:
         try:
             services = self.api.services(filters={"label": label})
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while listing services: {exc}") from exc
         states = [self._state(s["Spec"]["Name"], s) for s in services
-                  if s["Spec"].get("Labels", {}).get(_ROLE_LABEL) == "job"]
+                  if s["Spec"].get("Labels", {}).get(ROLE_LABEL) == "job"]
         key, _, value = label.partition("=")
         with self._lock:
             pending = list(self._pending.items())
@@ -596,55 +328,6 @@ class SwarmEngine:
             if key in req.labels and (not value or req.labels[key] == value):
                 states.append(ContainerState(sid, req.labels, "created", 0, False, None))
         return states
-
-    def _state(self, sid: str, service: dict | None, task: dict | None = None) -> ContainerState:
-        labels = {k: v for k, v in ((service or {}).get("Spec", {}).get("Labels") or {}).items()
-                  if not k.startswith(LABEL)}
-        task = task or self._task(sid)
-        status = (task or {}).get("Status", {})
-        state = status.get("State", "new")
-        code = int((status.get("ContainerStatus") or {}).get("ExitCode") or 0)
-        if state == "running":
-            kind = "running"
-        elif state in _TERMINAL:
-            kind = "exited"
-        else:
-            kind = "created"
-        started = None
-        if kind != "created" and status.get("Timestamp"):
-            started = parse_docker_timestamp(status["Timestamp"])
-            if kind == "exited":
-                started = parse_docker_timestamp(task.get("CreatedAt") or status["Timestamp"])
-        return ContainerState(sid, labels, kind, code, self._oom(task) if code else False,
-                              started)
-
-    def _oom(self, task: dict | None) -> bool:
-        """OOMKilled of the task's container, from its node's engine when we know one."""
-        if not task:
-            return False
-        cid = (task.get("Status", {}).get("ContainerStatus") or {}).get("ContainerID")
-        url = self._node_engine(task.get("NodeID", ""))
-        if not cid or url is None:
-            return False
-        try:
-            if url == "":
-                info = self.api.inspect_container(cid)
-            else:
-                with docker.APIClient(base_url=url, timeout=10) as node:
-                    info = node.inspect_container(cid)
-            return bool(info["State"].get("OOMKilled"))
-        except (DockerException, requests.RequestException, KeyError):
-            return False
-
-    def _node_engine(self, node_id: str) -> str | None:
-        """"" for the manager's own node, a Docker URL from `node_engines`, else None."""
-        try:
-            if node_id == self.api.info()["Swarm"]["NodeID"]:
-                return ""
-            addr = self.api.inspect_node(node_id)["Status"].get("Addr", "")
-        except (DockerException, requests.RequestException, KeyError):
-            return None
-        return self.node_engines.get(addr)
 
     def wait(self, container_id: str, abandoned: Callable[[], bool]) -> ContainerState | None:
         """Poll the task until it ended, send the files back, return its state."""
@@ -662,18 +345,18 @@ class SwarmEngine:
                 # Stopped: the task that ran shuts down (or is gone, removed from outside).
                 return self._after_stop(container_id, *stopped)
             if task is not None:
-                if state in _LOST or self._node_down(task):
+                if state in LOST or self._node_down(task):
                     raise InfraError(f"node {task.get('NodeID', '?')[:12]} of {container_id} "
                                      f"was lost while the job ran ({state})")
                 if state == "rejected":
                     raise InfraError(f"the swarm could not run {container_id} on node "
                                      f"{task.get('NodeID', '?')[:12]}: "
                                      f"{task['Status'].get('Err')}")
-                if state in _TERMINAL:
+                if state in TERMINAL:
                     result = self._state(container_id, service, task)
                     self._stage_out(container_id, service, task)
                     return result
-            time.sleep(_POLL)
+            time.sleep(POLL)
         return None
 
     def _after_stop(self, sid: str, stopped_at: float, service: dict | None,
@@ -684,7 +367,7 @@ class SwarmEngine:
         task = self._wait_gone(sid, last)
         status = (task or {}).get("Status", {})
         code = (status.get("ContainerStatus") or {}).get("ExitCode")
-        if code is None or status.get("State") not in _TERMINAL:
+        if code is None or status.get("State") not in TERMINAL:
             # swarm no longer says: SIGTERM, or SIGKILL after the grace period
             code = 137 if time.time() - stopped_at >= self.stop_grace_seconds else 143
         if last is not None:
@@ -692,191 +375,3 @@ class SwarmEngine:
         state = self._state(sid, service, task or last)
         return ContainerState(sid, state.labels, "exited", int(code), state.oom_killed,
                               state.started_at)
-
-    def _wait_gone(self, sid: str, task: dict | None) -> dict | None:
-        """Wait until a stopped service's task is gone or shut down; the last seen."""
-        if task is None:
-            return None
-        deadline = time.time() + self.stop_grace_seconds + 30
-        last = task
-        while time.time() < deadline:
-            try:
-                last = self.api.inspect_task(task["ID"])
-            except NotFound:
-                return last
-            except (DockerException, requests.RequestException):
-                return last
-            if last.get("Status", {}).get("State") in _TERMINAL - {"remove"}:
-                return last
-            time.sleep(_POLL)
-        return last
-
-    def _node_down(self, task: dict) -> bool:
-        node = task.get("NodeID")
-        if not node:
-            return False
-        try:
-            return self.api.inspect_node(node)["Status"]["State"] == "down"
-        except (DockerException, requests.RequestException, KeyError):
-            return False
-
-    def _service_log(self, name: str) -> str:
-        lines: list[str] = []
-        with contextlib.suppress(Exception):
-            self.follow_logs(name, lambda _s, _t, b: lines.append(b.decode(errors="replace")),
-                             follow=False)
-        return "".join(lines)[-500:].strip()
-
-    # ---- logs -----------------------------------------------------------------------------
-
-    def follow_logs(
-        self,
-        container_id: str,
-        on_chunk: protocol.LogHandler,
-        *,
-        since: float | None = None,
-        follow: bool = True,
-        register: Callable[[protocol.Cancel], None] = lambda cancel: None,
-    ) -> None:
-        """`docker service logs`: followed while the task runs, then read once more from the
-        last timestamp seen (the follow stream of a service does not end with its task)."""
-        seen = {"last": since or 0.0, "lines": set()}
-
-        def emit(stream: str, timestamp: float, text: bytes) -> None:
-            key = (timestamp, stream, text)
-            if timestamp < seen["last"] or key in seen["lines"]:
-                return
-            if timestamp > seen["last"]:
-                seen["last"], seen["lines"] = timestamp, set()
-            seen["lines"].add(key)
-            on_chunk(stream, timestamp, text)
-
-        cancelled = threading.Event()
-
-        def cancel_all(cut: protocol.Cancel) -> protocol.Cancel:
-            def cancel() -> None:
-                cancelled.set()
-                cut()
-            return cancel
-
-        if follow:
-            done = threading.Event()
-            holder: list[protocol.Cancel] = []
-
-            def watcher() -> None:
-                while not done.is_set():
-                    try:
-                        task = self._task(container_id)
-                        state = (task or {}).get("Status", {}).get("State")
-                        if task is None and self._service(container_id) is None:
-                            break
-                        if state in _TERMINAL:
-                            time.sleep(1.0)  # let the last lines arrive
-                            break
-                        if task is not None and self._node_down(task):
-                            break  # its stream would never end; `wait` reports the loss
-                    except InfraError:
-                        pass
-                    done.wait(_POLL)
-                for cut in holder:
-                    cut()
-
-            thread = threading.Thread(target=watcher, daemon=True,
-                                      name=f"smlocal-swarm-logs-{container_id}")
-
-            def register_cut(cut: protocol.Cancel) -> None:
-                holder.append(cut)
-                register(cancel_all(cut))
-                thread.start()
-
-            try:
-                self._read_logs(container_id, emit, since, True, register_cut)
-            finally:
-                done.set()
-            if cancelled.is_set():
-                return
-        with contextlib.suppress(InfraError):
-            self._read_logs(container_id, emit, seen["last"] or since, False,
-                            lambda cut: register(cancel_all(cut)))
-
-    def _read_logs(self, sid: str, emit, since: float | None, follow: bool,
-                   register: Callable[[protocol.Cancel], None]) -> None:
-        params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow),
-                  "tail": "all"}
-        if since:
-            params["since"] = f"{since:.9f}"
-        api = self.api
-        try:
-            response = api._get(api._url("/services/{0}/logs", sid), params=params, stream=True)
-        except (DockerException, requests.RequestException) as exc:
-            raise InfraError(f"cannot read the log of {sid}: {exc}") from exc
-        try:
-            try:
-                api._raise_for_status(response)
-            except (DockerException, requests.RequestException) as exc:
-                raise InfraError(f"cannot read the log of {sid}: {exc}") from exc
-            raw_socket = api._get_raw_response_socket(response)
-            register(lambda: _shutdown(raw_socket))
-            if follow:
-                api._disable_socket_timeout(raw_socket)
-            with contextlib.suppress(OSError, requests.RequestException, ValueError):
-                for stream, payload in iter_frames(response.raw.read):
-                    timestamp, text = split_timestamp(payload, time.time())
-                    emit(stream, timestamp, text)
-        finally:
-            response.close()
-
-
-# ---- helpers --------------------------------------------------------------------------------
-
-
-def _service_name(name: str) -> str:
-    """`name` plus a random part: every create is a new id, as with Docker's container ids,
-    so a retried host is never mistaken for the attempt before it (leftovers are found by
-    their labels)."""
-    suffix = secrets.token_hex(3)
-    if len(name) > _MAX_NAME - 7:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        name = f"{name[:_MAX_NAME - 18]}-{digest}"
-    return f"{name}-{suffix}"
-
-
-def _mounts_label(service: dict | None) -> dict | None:
-    if not service:
-        return None
-    raw = (service.get("Spec", {}).get("Labels") or {}).get(_MOUNTS_LABEL)
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _has_registry(image: str) -> bool:
-    first, sep, _rest = image.partition("/")
-    return bool(sep) and ("." in first or ":" in first or first == "localhost")
-
-
-def _split_tag(image: str) -> tuple[str, str]:
-    if "@" in image:
-        return image.split("@", 1)[0], "latest"
-    name, _, tag = image.rpartition(":")
-    if not name or "/" in tag:
-        return image, "latest"
-    return name, tag
-
-
-def _gpus(resources: dict) -> int:
-    total = 0
-    for item in resources.get("GenericResources") or []:
-        discrete = item.get("DiscreteResourceSpec") or {}
-        if discrete.get("Kind", "").lower() in ("gpu", "nvidia-gpu"):
-            total += int(discrete.get("Value") or 0)
-    return total
-
-
-def _env_node_engines() -> dict[str, str]:
-    """SMLOCAL_SWARM_NODE_ENGINES="ADDR=URL,ADDR=URL": node address → its Docker URL."""
-    raw = os.environ.get("SMLOCAL_SWARM_NODE_ENGINES", "")
-    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
-    return {addr.strip(): url.strip() for addr, url in pairs}
-
