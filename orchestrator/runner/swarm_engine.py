@@ -24,8 +24,10 @@ with restart `none` runs its task once, like a job, and scales to zero cleanly. 
   container paths, so the user's image runs unmodified. When the task has ended a second helper
   ("stage-out") on that node sends the writable folders back (PUT) and deletes the node folder;
   the tar is unpacked into the host folders only through `runner.confined` (regular files and
-  folders; names checked, links and special files dropped). Checkpoints therefore reach the
-  host folders (and S3) when the job ends, not periodically.
+  folders; names checked, links and special files dropped). While the task runs, its
+  checkpoint folders are also copied from the node's engine every `checkpoint_pull_seconds`
+  (`runner.swarm_nodes`), so the periodic checkpoint sync works as on Docker wherever that
+  engine is known; elsewhere checkpoints come back when the host ended.
 - **Networks**: a per-job attachable overlay where each `algo-N` is a network alias of its
   service (DNS of the overlay; the service's virtual IP stays while the service exists, so a
   name still resolves after that host exited). Jobs on the default network get an overlay of
@@ -50,7 +52,7 @@ with restart `none` runs its task once, like a job, and scales to zero cleanly. 
 
 Modules: this one (the protocol's operations), `swarm_services` (images, service specs,
 placement and resources, staging helpers), `swarm_tasks` (tasks, states, logs),
-`swarm_nodes` (node engines: OOM kills, SIGKILL), `swarm_transfer` (files).
+`swarm_nodes` (node engines: OOM, SIGKILL, checkpoint copies), `swarm_transfer` (files).
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class SwarmEngine(Services, Tasks, Nodes):
         helper_image: str = "smlocal/python-base:latest",
         node_dir: str = "/var/tmp",
         node_engines: dict[str, str] | None = None,
+        checkpoint_pull_seconds: float = 5.0,
         factory: Callable[[], docker.DockerClient] = new_swarm_client,
     ) -> None:
         self.registry = registry or os.environ.get("SMLOCAL_SWARM_REGISTRY")
@@ -117,6 +120,7 @@ class SwarmEngine(Services, Tasks, Nodes):
         self.helper_image = helper_image
         self.node_dir = node_dir.rstrip("/")
         self.node_engines = dict(node_engines or env_node_engines())
+        self.checkpoint_pull_seconds = checkpoint_pull_seconds  # <= 0: only when a host ends
         self._factory = factory
         self._client: docker.DockerClient | None = None
         self._node_clients: dict[str, docker.DockerClient] = {}  # node engine URL → client

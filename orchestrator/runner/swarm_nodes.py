@@ -1,26 +1,42 @@
 """The engines of a swarm's nodes, for what swarm's own API cannot do (`runner.swarm_engine`):
-read a task container's OOM kill and send it SIGKILL.
+read a task container's OOM kill, send it SIGKILL, and copy its checkpoint folders while it runs.
 
 A node's engine is known for the manager's own node (the engine the swarm engine talks to) and
 for nodes listed in `node_engines` (node address → Docker URL, `SMLOCAL_SWARM_NODE_ENGINES`).
 
+Periodic checkpoint sync: SageMaker uploads the checkpoint folder to S3 while training runs
+(spec §5); the lifecycle syncs the host folders, but a swarm task writes on its node, whose files
+otherwise come back only when the task ended (stage-out). So while a task runs, each writable
+mount at a checkpoint folder is read from the node's engine (`GET /containers/ID/archive`, what
+`docker cp` reads) and mirrored into its host folder, deletions included (`swarm_transfer.
+mirror_folder`). On a node whose engine is unknown checkpoints still come back at the end.
+
 `Nodes` is a mixin of `SwarmEngine`: it uses the engine's `api`, `_lock`, `node_engines` and
-`_node_clients` (one client per node engine URL).
+`_node_clients`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tarfile
+import tempfile
+import threading
+from pathlib import Path
 
 import requests
 from docker.errors import DockerException, NotFound
 
 from orchestrator.runner.docker_client import new_docker_client
+from orchestrator.runner.swarm_services import mounts_label
+from orchestrator.runner.swarm_transfer import mirror_folder
 
 log = logging.getLogger(__name__)
 
 _NODE_TIMEOUT = 10  # seconds: a node's engine is asked small things
+_SPOOL = 64 * 1024**2  # a checkpoint archive is kept in memory up to this size, then on disk
+# The host folder of a job host's checkpoints (runner.layout.HostDirs.checkpoints).
+_CHECKPOINTS_FOLDER = "checkpoints"
 
 
 class Nodes:
@@ -93,6 +109,44 @@ class Nodes:
             log.warning("could not kill %s on its node (%s); stopping it instead", cid[:12], exc)
             return False
         return True
+
+    def _pull_checkpoints(self, sid: str, task: dict | None,
+                          cancelled: threading.Event | None = None) -> int:
+        """Mirror the running task's checkpoint folders into their host folders; the number
+        of files written. Nothing when the node's engine is unknown."""
+        info = mounts_label(self._service(sid))
+        if info is None:
+            return 0
+        mounts = [tuple(m) for m in info["mounts"]]
+        wanted = [i for i, (src, _dst, ro) in enumerate(mounts)
+                  if not ro and Path(src).name == _CHECKPOINTS_FOLDER]
+        found = self._task_container(task) if wanted else None
+        if found is None:
+            return 0
+        api, cid = found
+        written = 0
+        for index in wanted:
+            if cancelled is not None and cancelled.is_set():
+                break
+            written += _pull_one(api, cid, mounts, index)
+        return written
+
+
+def _pull_one(api, cid: str, mounts: list, index: int) -> int:
+    dst = mounts[index][1]
+    try:
+        stream, _stat = api.get_archive(cid, dst)
+        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+            for chunk in stream:
+                spool.write(chunk)
+            spool.seek(0)
+            return mirror_folder(spool, mounts, index)
+    except NotFound:  # the container is gone (ended): its files come back with stage-out
+        return 0
+    except (DockerException, requests.RequestException, tarfile.TarError, OSError,
+            ValueError) as exc:
+        log.warning("could not copy %s of %s from its node: %s", dst, cid[:12], exc)
+        return 0
 
 
 def env_node_engines() -> dict[str, str]:

@@ -2,8 +2,12 @@
 task and the protocol state read from it, its node's health, and its log (`docker service
 logs`, the same multiplexed, timestamped stream as a container's), followed while the task runs.
 
-`Tasks` is a mixin of `SwarmEngine`: it uses the engine's `api`, `_lock`, `stop_grace_seconds`
-and `_oom()` of `runner.swarm_nodes`.
+While it follows a running task's log, the watcher also mirrors the task's checkpoint folders
+to the host every `checkpoint_pull_seconds` (`runner.swarm_nodes`), so the lifecycle's periodic
+checkpoint sync sees what the container wrote on its node.
+
+`Tasks` is a mixin of `SwarmEngine`: it uses the engine's `api`, `_lock`, `stop_grace_seconds`,
+`checkpoint_pull_seconds` and `_oom()`/`_pull_checkpoints()` of `runner.swarm_nodes`.
 """
 
 from __future__ import annotations
@@ -163,6 +167,8 @@ class Tasks:
                 self._read_logs(container_id, emit, since, True, register_cut)
             finally:
                 done.set()
+                if thread.is_alive():  # a checkpoint pull in progress ends before the files
+                    thread.join()      # are sent back (`wait`)
             if cancelled.is_set():
                 return
         with contextlib.suppress(InfraError):
@@ -172,7 +178,8 @@ class Tasks:
     def _watch_task(self, sid: str, done: threading.Event,
                     cuts: list[protocol.Cancel]) -> None:
         """Cut the log stream (`cuts`) once the task ended, the service is gone or its node is
-        down."""
+        down; meanwhile mirror its checkpoints to the host every `checkpoint_pull_seconds`."""
+        pulled = time.monotonic()
         while not done.is_set():
             try:
                 task = self._task(sid)
@@ -184,6 +191,10 @@ class Tasks:
                     break
                 if task is not None and self._node_down(task):
                     break  # its stream would never end; `wait` reports the loss
+                if (state == "running" and self.checkpoint_pull_seconds > 0
+                        and time.monotonic() - pulled >= self.checkpoint_pull_seconds):
+                    self._pull_checkpoints(sid, task, done)
+                    pulled = time.monotonic()
             except InfraError:
                 pass
             done.wait(POLL)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 
 from orchestrator.runner import confined
 
@@ -168,31 +170,67 @@ def unpack(data: bytes, mounts: list) -> None:
     """Regular files of a node's tar into the writable mounts' host folders (`confined`); a
     file the container deleted on the node (sent in, not sent back) is deleted here too, so
     checkpoints sync as on one machine."""
-    sent: set[tuple[int, str]] = set()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-        for member in tar:
-            place = writable_place(member, mounts)
-            if place is None:
-                continue
-            index, rel = place
-            try:
-                parts = confined.confined_parts(rel)
-            except confined.UnsafeName as exc:
-                log.warning("dropping %r sent back by a swarm node: %s", member.name, exc)
-                continue
-            source = tar.extractfile(member)
-            if source is None:
-                continue
-            sent.add(place)
-            with confined.create_file(Path(mounts[index][0]), parts) as out:
-                while chunk := source.read(1024 * 1024):
-                    out.write(chunk)
+        _mirror(tar, mounts, lambda member: writable_place(member, mounts), None)
+
+
+def mirror_folder(fileobj: BinaryIO, mounts: list, index: int) -> int:
+    """A tar of one container folder as Docker's archive endpoint returns it (`docker cp`:
+    members under the folder's own name) mirrored into writable mount `index`'s host folder:
+    new and changed files written with the node's mtime, files gone on the node deleted, the
+    other mounts untouched. A file whose size and mtime already match is not written again,
+    so the periodic checkpoint sync does not send it again. Returns the files written."""
+    only = [(src, dst, ro or i != index) for i, (src, dst, ro) in enumerate(mounts)]
+    root = Path(mounts[index][0])
+    present = {(index, node.rel): (node.size, node.mtime_ns)
+               for node in confined.iter_tree(root) if node.kind == "file"}
+
+    def place(member: tarfile.TarInfo) -> tuple[int, str] | None:
+        _top, _, rel = member.name.partition("/")
+        return (index, rel) if member.isfile() and rel else None
+
+    with tarfile.open(fileobj=fileobj, mode="r:") as tar:
+        return _mirror(tar, only, place, present)
+
+
+def _mirror(tar: tarfile.TarFile, mounts: list, place, present: dict | None) -> int:
+    """Write the files `place` maps to (mount index, path), then delete every other file of
+    the writable mounts. `present`: (index, path) → (size, mtime_ns) of files already there;
+    those with the member's size and mtime are kept as they are, and written files then get
+    the member's mtime (`present` None: every file is written, as new)."""
+    sent: set[tuple[int, str]] = set()
+    written = 0
+    for member in tar:
+        where = place(member)
+        if where is None:
+            continue
+        index, rel = where
+        try:
+            parts = confined.confined_parts(rel)
+        except confined.UnsafeName as exc:
+            log.warning("dropping %r sent back by a swarm node: %s", member.name, exc)
+            continue
+        source = tar.extractfile(member)
+        if source is None:
+            continue
+        sent.add(where)
+        mtime_ns = int(member.mtime * 10**9)
+        if present is not None and present.get(where) == (member.size, mtime_ns):
+            continue
+        with confined.create_file(Path(mounts[index][0]), parts) as out:
+            while chunk := source.read(1024 * 1024):
+                out.write(chunk)
+            if present is not None:
+                out.flush()
+                os.utime(out.fileno(), ns=(mtime_ns, mtime_ns))
+        written += 1
     for index, (src, _dst, read_only) in enumerate(mounts):
         if read_only:
             continue
         for node in list(confined.iter_tree(Path(src))):
             if node.kind != "dir" and (index, node.rel) not in sent:
                 confined.remove_file(Path(src), node.rel)
+    return written
 
 
 def writable_place(member: tarfile.TarInfo, mounts: list) -> tuple[int, str] | None:

@@ -189,6 +189,10 @@ class EngineHarness:
         for container in self.engine.list_containers(f"{prefix}.job"):
             self.engine.remove(container.id)
 
+    def container_folder(self, prefix: str, job: str, host: str, folder: Path) -> Path:
+        """Where the running container of `job`/`host` writes host folder `folder`."""
+        return folder  # a bind mount
+
 
 class DockerHarness(EngineHarness):
     def __init__(self, docker_client, image: str) -> None:
@@ -237,6 +241,17 @@ class SwarmHarness(EngineHarness):
                                   reserve_fraction=float(os.environ.get("SMLOCAL_SWARM_RESERVE",
                                                                         "0")),
                                   node_engines={"10.200.0.2": lab.node2})
+
+    def container_folder(self, prefix: str, job: str, host: str, folder: Path) -> Path:
+        from orchestrator.runner.swarm_services import mounts_label
+
+        labels = [f"{prefix}.job={job}", f"{prefix}.host={host}"]
+        for service in self.docker.api.services(filters={"label": labels}):
+            info = mounts_label(service) or {"mounts": []}
+            for i, (src, _dst, _ro) in enumerate(info["mounts"]):
+                if src == str(folder):
+                    return Path(info["node_root"]) / f"m{i}"  # the lab shares our files
+        raise AssertionError(f"no service of {job}/{host} mounts {folder}")
 
     def watch_nodes(self, prefix: str, job: str) -> NodeWatch:
         return NodeWatch(self.docker.api, f"{prefix}.job={job}")

@@ -40,12 +40,7 @@ def swarm_lab() -> Iterator[SwarmLab]:
 # The conformance checks (`env` tests) the swarm engine does not honour, with the reason; they
 # are deselected (by tests/integration/conftest.py), so none is skipped. Every other `[swarm]`
 # item runs on the two-node lab.
-SWARM_NOT_HONOURED = {
-    "test_checkpoints_reach_s3_while_the_container_runs":
-        "no periodic checkpoint sync: a node's files come back when its task ended",
-    "test_a_recovered_job_resumes_periodic_sync":
-        "no periodic checkpoint sync: a node's files come back when its task ended",
-}
+SWARM_NOT_HONOURED: dict[str, str] = {}  # none since the periodic checkpoint copy (swarm_nodes)
 
 
 def deselect_swarm_items(config, items: list) -> None:

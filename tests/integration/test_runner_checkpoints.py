@@ -34,7 +34,11 @@ def states(env, job: str) -> list[str]:
 
 
 def checkpoint_dir(env, job: str, host: str = "algo-1") -> Path:
-    return layout.host_dirs(env.work_dir, job, host).checkpoints
+    """The checkpoint folder the running container writes: its host folder, bind-mounted on
+    Docker; on Swarm the node folder its service mounts (the lab's nodes share this machine's
+    files), which the engine copies back while the task runs."""
+    folder = layout.host_dirs(env.work_dir, job, host).checkpoints
+    return env.harness.container_folder(env.prefix, job, host, folder)
 
 
 def test_checkpoints_reach_s3_while_the_container_runs(env) -> None:
