@@ -20,6 +20,9 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    the one-hot columns of a categorical share theirs (measured on the mixed benchmark
    problem: median best after 50 evaluations 0.004 tied vs 0.116 with a length scale per
    column, which learnt "this category is irrelevant" from a handful of points).
+   Measured and off by default (benchmarks/strategy-notes.md): `level_kernel` (a numeric
+   term of its own per categorical level, gp.Levels) and `input_warp` (Kumaraswamy CDF per
+   numeric column, warp.py).
 4. Pending jobs and earlier picks of the same call are handled by fantasies: F joint draws of
    their outcomes from the posterior; the acquisition is log of the mean EI over fantasies
    (Snoek et al. 2012). "kb" (kriging believer: one fantasy equal to the posterior mean) is
