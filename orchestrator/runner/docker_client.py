@@ -17,9 +17,10 @@ the same connections opened and reused, so a request that cannot reach the engin
 on its own with requests' ConnectionError (engine unavailable, retried by the job lifecycle),
 as before. Keying every URL to one pool instead (02fa22f) made all requests share keep-alive
 connections and broke the retry of a job cut by a dockerd restart (test_fault_engine_restart;
-reverted in bf3305a). Probably: `DockerEngine.wait` then read the exited container's state on
-the dying engine's still-open connection, so the retry began before the new engine answered,
-where a pool per URL needs a new connection for that read and waits for the new engine.
+reverted in bf3305a): the retries went to the engine that was shutting down, over connections
+it still served, and failed there at once ("Docker error while starting the container: 500
+... failed to update store"). Reproduced with that test pointed at a private dockerd: one pool
+3 of 3 runs failed that way, these pools 3 of 3 passed.
 docker-py ignores `num_pools` for unix sockets (docker 7.1: `num_pools or ..._SSH if ssh else
 DEFAULT_NUM_POOLS`), so raising it is no way out; nor would it be one (one open connection per
 URL ever used).
