@@ -64,6 +64,9 @@ FIRST_FAILURES_REASON = (
     "failures to get more details."
 )
 _ENDED_WITH_RESULTS = (TrainingJobStatus.Completed, TrainingJobStatus.Stopped)
+# A tick starts at least this long after the previous one: short jobs wake the loop dozens of
+# times a second, and back-to-back ticks took a third of the GIL from the API (issue 15, load).
+MIN_TICK_GAP_SECONDS = 0.1
 
 
 def child_name(tuning_name: str, index: int) -> str:
@@ -121,6 +124,7 @@ class TuningController:
             self._wake.clear()
             if not self._stop.is_set():
                 self.step()
+                self._stop.wait(min(MIN_TICK_GAP_SECONDS, self.tick_seconds))
 
     def step(self) -> None:
         """Reconcile every active tuning job once."""
