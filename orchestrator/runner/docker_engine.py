@@ -95,6 +95,12 @@ class DockerEngine:
             self._capacity = HostCapacity(cpus, int(info["MemTotal"]), gpus)
         return self._capacity
 
+    def ping(self) -> None:
+        try:
+            self.api.ping()
+        except (DockerException, requests.RequestException) as exc:
+            raise InfraError(f"no Docker engine answers: {exc}") from exc
+
     def host_address(self) -> str | None:
         """The default bridge's gateway: containers on it reach a server listening there.
         None (logged) when no engine answers: each job then reports the engine's absence."""

@@ -101,6 +101,10 @@ class ContainerEngine(Protocol):
         S3 clients in the container choose path-style addressing."""
         ...
 
+    def ping(self) -> None:
+        """Return when the engine answers now; InfraError when it does not."""
+        ...
+
     def require_image(self, image: str) -> None:
         """InfraError (saying how to get it) when `image` cannot run."""
         ...

@@ -154,6 +154,7 @@ class FakeEngine:
         self.programs = dict(programs or {})
         self.default = default
         self.capacity = capacity
+        self.answering = True  # False: ping() fails, as while an engine restarts
         self._cond = threading.Condition()
         self._containers: dict[str, _Container] = {}
         self._networks: dict[str, dict[str, str]] = {}  # name -> labels
@@ -163,6 +164,10 @@ class FakeEngine:
 
     def host_capacity(self) -> HostCapacity:
         return self.capacity
+
+    def ping(self) -> None:
+        if not self.answering:
+            raise InfraError("no Docker engine answers (fake engine set down)")
 
     def host_address(self) -> str | None:
         return "127.0.0.1"  # the containers are threads of the server's own process

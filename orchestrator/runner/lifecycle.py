@@ -59,6 +59,9 @@ STOP_FILE = "stop_reason"
 # The backend's own notes are LogLines on stream "smlocal" (the controller parses no metrics
 # from them and shows them as "[smlocal] <text>"), attributed to the first host.
 NOTE_STREAM, NOTE_HOST = "smlocal", "algo-1"
+# How long a retry waits for an engine that does not answer (a dockerd restart takes seconds;
+# AWS itself takes minutes to replace a failed instance) before trying anyway.
+ENGINE_WAIT_SECONDS = 120.0
 OUTCOME_FILE = "outcome.json"
 # What the checkpoint sync has sent (so a re-adopted job does not send it all again).
 CHECKPOINT_STATE_FILE = "checkpoints_sent.json"
@@ -237,6 +240,10 @@ class JobRun:
                 if self.stop_reason:
                     return JobOutcome(self.stop_reason)
                 if exc.retryable and attempt < self.spec.max_retry_attempts:
+                    self._await_engine()
+                    self._check_closed()
+                    if self.stop_reason:
+                        return JobOutcome(self.stop_reason)
                     attempt += 1
                     log.warning("%s: retrying after internal error: %s", self.spec.name, exc)
                     self._note(f"internal error, retrying (retry {attempt}): {exc}")
@@ -247,6 +254,23 @@ class JobRun:
                     )
                     continue
                 return JobOutcome("internal_error", failure_reason=str(exc))
+
+    def _await_engine(self) -> None:
+        """Before a retry, wait (backing off, at most ENGINE_WAIT_SECONDS) until the engine
+        answers: a job cut by an engine restart would otherwise spend every retry on the
+        engine while it is still going down or not yet up. A stop or close ends the wait."""
+        delay, deadline = 0.25, time.monotonic() + ENGINE_WAIT_SECONDS
+        while True:
+            self._changed.clear()  # set by a stop or close from here on, ending the wait
+            try:
+                self.ctx.engine.ping()
+                return
+            except InfraError as exc:
+                if self.stop_reason or self._closed.is_set() or time.monotonic() >= deadline:
+                    return
+                log.info("%s: waiting for the engine before retrying: %s", self.spec.name, exc)
+            self._changed.wait(delay)
+            delay = min(delay * 2, 5.0)
 
     def _attempt(self, attempt: int) -> JobOutcome:
         spec, ctx = self.spec, self.ctx

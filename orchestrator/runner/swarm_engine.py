@@ -156,6 +156,12 @@ class SwarmEngine(Services, Tasks, Nodes):
 
     # ---- host -----------------------------------------------------------------------------
 
+    def ping(self) -> None:
+        try:
+            self.api.ping()
+        except (DockerException, requests.RequestException) as exc:
+            raise InfraError(f"no Docker swarm manager answers: {exc}") from exc
+
     def nodes(self) -> list[dict]:
         """Ready, active nodes."""
         try:

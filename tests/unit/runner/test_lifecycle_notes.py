@@ -20,6 +20,9 @@ class StubEngine:
     def __init__(self) -> None:
         self.image_checks = 0
 
+    def ping(self) -> None:
+        pass
+
     def require_image(self, image: str) -> None:
         self.image_checks += 1
         if self.image_checks == 1:
@@ -50,9 +53,10 @@ class Sink:
         self.outcomes.append(outcome)
 
 
-def run_job(work_dir: Path, sink: Sink) -> None:
+def job_parts(work_dir: Path, engine: StubEngine) -> tuple[RunContext, JobSpec]:
+    """A context on `engine` and a one-retry job with no channels (nothing to stage)."""
     ctx = RunContext(
-        engine=StubEngine(),
+        engine=engine,
         stager=S3Stager("http://127.0.0.1:9"),  # never called: no channels, no upload
         work_dir=work_dir,
         container_s3_endpoint_url=None,
@@ -73,6 +77,11 @@ def run_job(work_dir: Path, sink: Sink) -> None:
         instance_type="ml.m5.large",  # 2 vCPUs, 8 GiB: both capped on this host
         max_retry_attempts=1,
     )
+    return ctx, spec
+
+
+def run_job(work_dir: Path, sink: Sink) -> None:
+    ctx, spec = job_parts(work_dir, StubEngine())
     run = JobRun(ctx, spec, sink)
     run.start()
     run.thread.join(timeout=30)
