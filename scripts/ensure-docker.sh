@@ -29,7 +29,9 @@ fi
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   logfile=${SMLOCAL_DOCKERD_LOG:-/var/log/smlocal-dockerd.log}
   log "starting dockerd (log: $logfile)"
-  nohup dockerd >"$logfile" 2>&1 &
+  # A session of its own (setsid): Ctrl-C in this terminal, or the end of the job that ran
+  # this script, signals its process group, and must not take the engine down with it.
+  setsid nohup dockerd >"$logfile" 2>&1 </dev/null &
 fi
 
 for _ in $(seq 1 120); do

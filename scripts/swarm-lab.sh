@@ -133,7 +133,7 @@ storage:
 http: {addr: "$REGISTRY"}
 EOF
     log "starting docker-registry on $REGISTRY"
-    nohup docker-registry serve "$LAB/registry.yml" >"$LAB/registry.log" 2>&1 &
+    setsid nohup docker-registry serve "$LAB/registry.yml" >"$LAB/registry.log" 2>&1 &
     echo $! >"$RUN/registry.pid"
   fi
   local rc=0
@@ -146,7 +146,7 @@ EOF
     # its own (empty) config file: /etc/docker/daemon.json is the host engine's
     echo '{}' >"$LAB/node2-daemon.json"
     log "starting node 2's dockerd ($SOCK2)"
-    nohup nsenter --net="/var/run/netns/$NS" dockerd \
+    setsid nohup nsenter --net="/var/run/netns/$NS" dockerd \
       --config-file "$LAB/node2-daemon.json" --data-root "$CACHE/node2" --exec-root "$RUN/node2-exec" --pidfile "$RUN/node2.pid" \
       -H "unix://$SOCK2" --bridge=none --iptables=true --ip-masq=true \
       --insecure-registry "$REGISTRY" >"$LAB/node2-dockerd.log" 2>&1 &
