@@ -9,8 +9,9 @@ real containers). The clients are boto3 clients in `--procs` worker processes
 sends again as soon as it is answered) or `--model open --rate R` (R requests per second in
 all, on a schedule; latency counted from the scheduled send time). Traffic goes to loopback
 only and is bounded: `--clients` clients for `--seconds`, each creating at most `--creates`
-training jobs. Reported: requests per second, p50/p99 latency and errors per operation, the
-server's resident memory before and after, the CPU the server and the clients used, and the
+training jobs. Reported: requests per second, p50/p99 latency and errors per operation,
+Describe's p50/p99 while the second tuning job ran and after it ended, the server's resident
+memory before and after, the CPU the server and the clients used, and the
 machine's load average (the clients share the machine with the server: on a shared or small
 machine they compete for the same cores).
 
@@ -157,14 +158,33 @@ def main() -> None:
             if live else {}
         done = sum(d.get("TrainingJobStatusCounters", {}).values())
         results: dict = defaultdict(list)
-        for op, latency, ok, error in samples:
+        for op, latency, ok, error, _sent in samples:
             results[op].append((latency, ok))
             if error:
                 results["errors"].append(error)
         report(results, elapsed, args, (rss_before, rss_after, cpu, client_cpu), done, d,
                (load_before, load_after))
+        if live:
+            _report_phases(samples, d)
     finally:
         server.stop()
+
+
+def _report_phases(samples: list, d: dict) -> None:
+    """Describe's latency while the second tuning job ran and after it ended (issue 15's
+    target is the former)."""
+    end = d.get("HyperParameterTuningEndTime")
+    cut = end.timestamp() if end is not None else float("inf")
+    if end is not None and samples:
+        print(f"the second tuning job ended {cut - min(s[4] for s in samples):.0f} s into the "
+              "window")
+    for label, keep in (("while the second tuning job ran", lambda t: t < cut),
+                        ("after it ended", lambda t: t >= cut)):
+        times = [lat * 1000 for op, lat, _ok, _e, sent in samples
+                 if op == "DescribeHyperParameterTuningJob" and keep(sent)]
+        if times:
+            print(f"DescribeHyperParameterTuningJob {label}: {len(times)} requests, p50 "
+                  f"{percentile(times, 50):.1f} ms, p99 {percentile(times, 99):.1f} ms")
 
 
 def _cpu_seconds(server: ServerProcess) -> float:

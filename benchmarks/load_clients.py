@@ -47,9 +47,12 @@ class Plan:
     create_request: dict[str, Any]  # CreateTrainingJob's request, less its name
 
 
-def run_workers(plan: Plan, procs: int) -> tuple[list[tuple[str, float, bool, str]], float]:
-    """Every sample (operation, latency s, ok, error) of every client, and the CPU seconds the
-    client processes used during the measured window."""
+Sample = tuple[str, float, bool, str, float]  # operation, latency s, ok, error, sent (epoch s)
+
+
+def run_workers(plan: Plan, procs: int) -> tuple[list[Sample], float]:
+    """Every sample of every client, and the CPU seconds the client processes used during the
+    measured window."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     shares = [list(range(i, plan.clients, procs)) for i in range(procs)]
@@ -57,7 +60,7 @@ def run_workers(plan: Plan, procs: int) -> tuple[list[tuple[str, float, bool, st
                for share in shares if share]
     for w in workers:
         w.start()
-    samples: list[tuple[str, float, bool, str]] = []
+    samples: list[Sample] = []
     cpu = 0.0
     for _ in workers:
         got, used = queue.get(timeout=plan.start - time.monotonic() + plan.seconds + 600)
@@ -96,7 +99,7 @@ class _Client:
         self.plan, self.index, self.sm = plan, index, sm
         self.rng = random.Random(index)
         self.created = 0
-        self.samples: list[tuple[str, float, bool, str]] = []
+        self.samples: list[Sample] = []
 
     def run(self) -> None:
         plan = self.plan
@@ -113,12 +116,12 @@ class _Client:
             op = self.rng.choice(OPERATIONS)
             if op == "CreateTrainingJob" and self.created >= plan.creates:
                 op = "DescribeHyperParameterTuningJob"
-            error = ""
+            error, sent = "", time.time()
             try:
                 self.call(op)
             except Exception as exc:  # noqa: BLE001 - every failure is counted and shown
                 error = f"{op}: {exc}"
-            self.samples.append((op, time.monotonic() - scheduled, not error, error))
+            self.samples.append((op, time.monotonic() - scheduled, not error, error, sent))
             scheduled += period
 
     def call(self, op: str) -> None:
