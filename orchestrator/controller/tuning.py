@@ -17,8 +17,7 @@ Order of decisions in one tick of an InProgress job (fixed, documented in the RE
 
 A tick reads the tuning job's stored spec (`controller.spec`, made once at create) and its
 training jobs as typed records (`controller.records`), and queries each objective metric's
-series at most once (`controller.tick`, which also keeps, between ticks, what cannot have
-changed: the decoded documents whose stored text is the same, the series rows already read).
+series at most once (`controller.tick`, which keeps between ticks what cannot have changed).
 The service's stop and delete go through `request_stop` and `delete`, which take the
 controller's lock; nothing outside this module takes it.
 """
