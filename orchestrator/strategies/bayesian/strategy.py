@@ -8,7 +8,11 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    whose values are standardised on their own (removing its offset and scale) and which gets
    an extra input column (0 = this task, 1 = transfer) so the GP learns how related the tasks
    are through that column's length scale. Each task's losses are standardised, then
-   power-transformed when a long bad tail would dominate (warp.py).
+   power-transformed when a long bad tail would dominate (warp.py; `warp_outputs=1`).
+   Measured and off (issue 14, third session): `warp_outputs=0` (never) and 2 (only a bad
+   tail that ends in a plateau, its worst value shared by two or more observations): they
+   fix the mixed and boundary traps (corners stay informative) but cost sgd_digits ~20
+   points (benchmarks/strategy-notes.md).
    Above `max_points` observations the GP keeps the best third, the most recent third and a
    seeded random third (bounded memory and time for 10,000 observations).
 2. Initial design: until `n_init` observations (warm-start ones included) have a value,
@@ -70,7 +74,7 @@ class ModelData:
 
 
 def _task_losses(space: SearchSpace, obs: list[Observation], maximize: bool,
-                 warp: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+                 warp: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
     vals = np.array([math.nan if o.value is None else float(o.value) for o in obs])
     vals = np.where(np.isfinite(vals), vals, math.nan)
     losses = loss(vals, maximize)
@@ -78,7 +82,7 @@ def _task_losses(space: SearchSpace, obs: list[Observation], maximize: bool,
     if not ok.any():
         return None
     losses[~ok] = losses[ok].max()  # failed jobs: as bad as the worst seen
-    y = warp_outputs(losses) if warp else standardise(losses)
+    y = warp_outputs(losses, plateau_only=warp == 2) if warp else standardise(losses)
     return space.to_unit_many([o.params for o in obs]), y
 
 
@@ -97,7 +101,7 @@ def _cap(obs: list[Observation], maximize: bool, max_points: int,
 
 
 def build_data(space: SearchSpace, history: Sequence[Observation], maximize: bool,
-               max_points: int, rng: np.random.Generator, warp: bool = False
+               max_points: int, rng: np.random.Generator, warp: int = 0
                ) -> ModelData | None:
     same = [o for o in history if o.source != "transfer"]
     transfer = [o for o in history if o.source == "transfer"]
@@ -148,7 +152,7 @@ class BayesianStrategy:
     def __init__(self, space: SearchSpace, *, maximize: bool, seed: int | None,
                  n_init: int | None = None, pending_mode: str = "fantasy",
                  n_fantasies: int = 16, max_points: int = 300, fit_points: int = 90,
-                 n_restarts: int = 2, warp_outputs: bool = True,
+                 n_restarts: int = 2, warp_outputs: int = 1,
                  init: str = "random", tie_categorical: bool = True,
                  xi: float = 0.0, per_level: int = 1, bound_snap: int = 1,
                  floor: float = 0.0, lp_scale: float = 1.0, level_kernel: int = 0,

@@ -61,13 +61,27 @@ def yeojohnson_lambda(z: np.ndarray) -> float:
     return float(fminbound(_neg_llf, lb, ub, args=(z, jac), xtol=1.48e-08))
 
 
-def warp_outputs(v: np.ndarray) -> np.ndarray:
+def plateau(v: np.ndarray, ties: int = 2) -> bool:
+    """Whether the worst loss is shared by at least `ties` observations: a plateau of failed
+    or saturated configurations (failed jobs get the worst loss; a classifier that predicts
+    the majority class scores the same accuracy everywhere)."""
+    worst = float(v.max())
+    return int(np.sum(v >= worst - 1e-12 * max(1.0, abs(worst)))) >= ties
+
+
+def warp_outputs(v: np.ndarray, plateau_only: bool = False) -> np.ndarray:
     """Standardise, then, when the losses have a long *bad* tail (positive skew: a diverging
     run among good ones), a Yeo-Johnson power transform with its maximum-likelihood lambda
     (as HEBO, Cowen-Rivers et al. 2022) so that those few values do not dominate the fit.
     A long *good* tail (negative skew) is left alone: compressing it would blur the very
-    region the search is after (measured: worse on Hartmann6)."""
+    region the search is after (measured: worse on Hartmann6). With `plateau_only`, only a
+    bad tail that ends in a plateau is warped: a step between working and failing
+    configurations that a stationary GP cannot fit otherwise (SVM breast cancer: no warp
+    costs ~12 points); a smooth spread of bad values is information (how bad a corner is)
+    that the warp would flatten (benchmarks/strategy-notes.md, issue 14 third session)."""
     z = standardise(v)
+    if plateau_only and not plateau(v):
+        return z
     if v.size < 4 or np.ptp(z) < 1e-12 or float(np.mean(z**3)) <= 0.0:
         return z
     try:

@@ -148,7 +148,8 @@ def test_pending_modes(mode):
 
 
 @pytest.mark.parametrize("options", [{"level_kernel": 1}, {"input_warp": 1},
-                                     {"level_kernel": 1, "input_warp": 1, "bound_snap": 2}])
+                                     {"level_kernel": 1, "input_warp": 1, "bound_snap": 2},
+                                     {"warp_outputs": 2}])
 def test_measured_options_run_end_to_end_with_pending_and_a_transfer_task(options, caplog):
     """The ablation options (off by default) through the whole strategy: fantasies over a
     pending batch, a transfer task column, legal unseen suggestions, and never the silent
@@ -166,3 +167,27 @@ def test_measured_options_run_end_to_end_with_pending_and_a_transfer_task(option
     keys = {space.key(o.params) for o in hist} | {space.key(p) for p in pending}
     assert len(got) == 3 and all(space.key(p) not in keys for p in got)
     assert all(1 <= int(p["k"]) <= 8 and p["c"] in "abc" for p in got)
+
+
+def test_plateau_output_warp_needs_tied_worst_values():
+    """`warp_outputs=2` (measured, off) leaves a spread of distinct losses standardised and
+    warps once the worst loss is shared (here by a failed job, which gets the worst loss of
+    its task); the default `warp_outputs=1` warps any long bad tail."""
+    from orchestrator.strategies.bayesian.strategy import build_data
+    from orchestrator.strategies.bayesian.warp import standardise
+
+    space = SearchSpace.from_parameter_ranges(BRANIN)
+    pts = space.sample(np.random.default_rng(0), 12)
+    history = [Observation(p, branin(p), end_order=i) for i, p in enumerate(pts)]
+    losses = np.array([o.value for o in history])
+    rng = np.random.default_rng(0)
+    assert BayesianStrategy(space, maximize=False, seed=0).warp_outputs == 1
+    plain = build_data(space, history, False, 300, rng, warp=2)
+    np.testing.assert_allclose(plain.y, standardise(losses))
+    skew = build_data(space, history, False, 300, rng, warp=1)
+    assert not np.allclose(skew.y, standardise(losses))
+    failed = history + [Observation(space.sample(np.random.default_rng(1), 1)[0], None,
+                                    end_order=12)]
+    warped = build_data(space, failed, False, 300, rng, warp=2)
+    assert not np.allclose(warped.y, standardise(np.r_[losses, losses.max()]))
+    assert warped.y[-1] == pytest.approx(warped.y.max())

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from orchestrator.strategies.bayesian.warp import (
+    plateau,
     standardise,
     warp_outputs,
     yeojohnson,
@@ -40,3 +41,19 @@ def test_only_a_long_bad_tail_is_warped_and_order_is_kept():
     good_tail = -bad_tail
     np.testing.assert_allclose(warp_outputs(good_tail), standardise(good_tail))
     assert np.all(warp_outputs(np.ones(5)) == 0.0)
+
+
+def test_plateau_rule_warps_only_a_tail_that_ends_in_tied_worst_values():
+    """Issue 14 (third session): a smooth spread of bad values stays as it is (how bad a
+    corner is, is information); a bad tail ending in a plateau (failed jobs get the worst
+    loss; a classifier stuck at the majority class) is warped as before."""
+    rng = np.random.default_rng(1)
+    spread = np.r_[rng.random(30), [20.0, 40.0, 80.0]]
+    assert not plateau(spread)
+    np.testing.assert_allclose(warp_outputs(spread, plateau_only=True), standardise(spread))
+    tied = np.r_[rng.random(30), [80.0, 80.0, 80.0]]
+    assert plateau(tied)
+    w = warp_outputs(tied, plateau_only=True)
+    np.testing.assert_allclose(w, warp_outputs(tied))
+    assert w.max() < standardise(tied).max()
+    assert np.all(np.argsort(w, kind="stable") == np.argsort(tied, kind="stable"))
