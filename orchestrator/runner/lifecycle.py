@@ -45,13 +45,8 @@ from orchestrator.runner.engine import (
 from orchestrator.runner.logstream import LineAssembler
 from orchestrator.runner.requests import container_request
 from orchestrator.runner.resources import GpuUnavailable, HostCapacity, container_limits
-from orchestrator.runner.staging import (
-    CheckpointSync,
-    S3Stager,
-    StagingError,
-    StopRequested,
-    artifact_prefix,
-)
+from orchestrator.runner.staging import S3Stager, StagingError, StopRequested, artifact_prefix
+from orchestrator.runner.uploads import CheckpointSync, upload_files, upload_tar
 
 log = logging.getLogger(__name__)
 
@@ -591,14 +586,15 @@ class JobRun:
         scratch = layout.hosts_root(self.ctx.work_dir, spec.name) / ".scratch"
         tasks: list[Callable[[], None]] = []
         if send_model and spec.output_compression == "NONE":
-            tasks.append(lambda: stager.upload_files(models, f"{prefix}/model", spec.region))
+            tasks.append(lambda: upload_files(stager, models, f"{prefix}/model", spec.region))
         elif send_model:
             tasks.append(
-                lambda: stager.upload_tar(models, f"{prefix}/model.tar.gz", spec.region, scratch)
+                lambda: upload_tar(stager, models, f"{prefix}/model.tar.gz", spec.region, scratch)
             )
         if send_output:
             tasks.append(
-                lambda: stager.upload_tar(outputs, f"{prefix}/output.tar.gz", spec.region, scratch)
+                lambda: upload_tar(stager, outputs, f"{prefix}/output.tar.gz", spec.region,
+                                   scratch)
             )
         if spec.checkpoint_s3_uri:  # only what changed since the last periodic sync
             tasks.append(self._checkpoint_sync().sync)

@@ -18,7 +18,6 @@ from moto.server import ThreadedMotoServer
 
 from orchestrator.runner.base import Channel
 from orchestrator.runner.staging import (
-    CheckpointSync,
     S3Stager,
     StagingError,
     StopRequested,
@@ -26,6 +25,13 @@ from orchestrator.runner.staging import (
     artifact_prefix,
     relative_key,
     shard,
+)
+from orchestrator.runner.uploads import (
+    MULTIPART_THRESHOLD,
+    CheckpointSync,
+    sync_checkpoints,
+    upload_files,
+    upload_tar,
 )
 
 REGION = "us-east-1"
@@ -163,7 +169,7 @@ def test_upload_tar_merges_hosts_with_entries_at_the_root(s3, s3_url, tmp_path) 
     (b / "model.bin").write_bytes(b"B")
     (b / "extra").write_bytes(b"BE")
     uri = f"s3://{s3.bucket}/out/job/output/model.tar.gz"
-    S3Stager(s3_url).upload_tar([a, b], uri, REGION, tmp_path / "scratch")
+    upload_tar(S3Stager(s3_url), [a, b], uri, REGION, tmp_path / "scratch")
     assert read_tar(s3, "out/job/output/model.tar.gz") == {
         "model.bin": b"A",
         "sub/x": b"AX",
@@ -174,15 +180,35 @@ def test_upload_tar_merges_hosts_with_entries_at_the_root(s3, s3_url, tmp_path) 
 
 def test_empty_model_still_gives_a_valid_tar(s3, s3_url, tmp_path) -> None:
     (tmp_path / "m").mkdir()
-    S3Stager(s3_url).upload_tar([tmp_path / "m"], f"s3://{s3.bucket}/m.tar.gz", REGION, tmp_path)
+    upload_tar(S3Stager(s3_url), [tmp_path / "m"], f"s3://{s3.bucket}/m.tar.gz", REGION,
+               tmp_path)
     assert read_tar(s3, "m.tar.gz") == {}
 
 
 def test_uncompressed_upload(s3, s3_url, tmp_path) -> None:
     (tmp_path / "m" / "d").mkdir(parents=True)
     (tmp_path / "m" / "d" / "w.bin").write_bytes(b"W")
-    S3Stager(s3_url).upload_files([tmp_path / "m"], f"s3://{s3.bucket}/o/j/output/model", REGION)
+    upload_files(S3Stager(s3_url), [tmp_path / "m"], f"s3://{s3.bucket}/o/j/output/model",
+                 REGION)
     assert s3.get_object(Bucket=s3.bucket, Key="o/j/output/model/d/w.bin")["Body"].read() == b"W"
+
+
+@pytest.mark.parametrize("size", [MULTIPART_THRESHOLD - 1, MULTIPART_THRESHOLD + 1])
+def test_uploads_below_and_above_the_multipart_threshold(s3, s3_url, tmp_path, size) -> None:
+    # Below: one PutObject from the file; above: boto3's multipart transfer. Random bytes keep
+    # the tar.gz about as large as its content, so it lands on the same side.
+    data = os.urandom(size)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(data)
+    stager = S3Stager(s3_url)
+    upload_files(stager, [tmp_path / "m"], f"s3://{s3.bucket}/f", REGION)
+    upload_tar(stager, [tmp_path / "m"], f"s3://{s3.bucket}/m.tar.gz", REGION, tmp_path / "t")
+    head = s3.head_object(Bucket=s3.bucket, Key="f/w.bin")
+    # A multipart object's ETag is "<md5 of the parts' md5s>-<parts>".
+    assert head["ContentLength"] == size
+    assert ("-" in head["ETag"]) == (size > MULTIPART_THRESHOLD)
+    assert s3.get_object(Bucket=s3.bucket, Key="f/w.bin")["Body"].read() == data
+    assert read_tar(s3, "m.tar.gz") == {"w.bin": data}
 
 
 def test_checkpoint_restore_and_sync_propagate_deletions(s3, s3_url, tmp_path) -> None:
@@ -197,7 +223,7 @@ def test_checkpoint_restore_and_sync_propagate_deletions(s3, s3_url, tmp_path) -
     (dests[0] / "step-1").unlink()
     (dests[0] / "step-3").write_bytes(b"3")
     (dests[1] / "step-1").unlink()
-    stager.sync_checkpoints(dests, f"s3://{s3.bucket}/ckpt", REGION)
+    sync_checkpoints(stager, dests, f"s3://{s3.bucket}/ckpt", REGION)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3.bucket)["Contents"]}
     assert keys == {"ckpt/sub/step-2", "ckpt/step-3", "ckpt-other/keep"}
 
@@ -346,14 +372,14 @@ def all_bodies(s3) -> bytes:
 
 def test_uncompressed_upload_sends_no_link_target(s3, s3_url, tmp_path) -> None:
     src, _ = planted(tmp_path)
-    S3Stager(s3_url).upload_files([src], f"s3://{s3.bucket}/o/model", REGION)
+    upload_files(S3Stager(s3_url), [src], f"s3://{s3.bucket}/o/model", REGION)
     assert keys_under(s3, "o/") == {"o/model/real.txt"}
     assert b"SECRET" not in all_bodies(s3)
 
 
 def test_tar_keeps_links_as_links_and_never_their_targets(s3, s3_url, tmp_path) -> None:
     src, secret = planted(tmp_path)
-    S3Stager(s3_url).upload_tar([src], f"s3://{s3.bucket}/m.tar.gz", REGION, tmp_path / "t")
+    upload_tar(S3Stager(s3_url), [src], f"s3://{s3.bucket}/m.tar.gz", REGION, tmp_path / "t")
     body = s3.get_object(Bucket=s3.bucket, Key="m.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -377,8 +403,8 @@ def test_an_output_folder_replaced_by_a_link_uploads_nothing(s3, s3_url, tmp_pat
     (tmp_path / "output").mkdir()
     (tmp_path / "output" / "data").symlink_to(tmp_path)
     stager = S3Stager(s3_url)
-    stager.upload_tar([tmp_path / "output" / "data"], f"s3://{s3.bucket}/o.tar.gz", REGION,
+    upload_tar(stager, [tmp_path / "output" / "data"], f"s3://{s3.bucket}/o.tar.gz", REGION,
                       tmp_path / "t")
     assert read_tar(s3, "o.tar.gz") == {}
-    stager.upload_files([tmp_path / "output" / "data"], f"s3://{s3.bucket}/f", REGION)
+    upload_files(stager, [tmp_path / "output" / "data"], f"s3://{s3.bucket}/f", REGION)
     assert keys_under(s3, "f/") == set()
