@@ -20,9 +20,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.controller import describe
+from orchestrator.controller.listing import DEFAULT_PAGE_SIZE, decode_token, encode_token
 from orchestrator.controller.records import Doc, TrainingRecord
 from orchestrator.storage.db import Store
-from orchestrator.storage.training_index import Candidate, IndexRow, TrainingIndex
+from orchestrator.storage.training_index import (
+    Candidate,
+    IndexRow,
+    ListedRow,
+    Page,
+    TrainingIndex,
+)
 
 INDEX_VERSION = 1
 _OBJECTIVE = "FinalHyperParameterTuningJobObjectiveMetric"
@@ -38,6 +45,25 @@ def index_row(doc: Doc) -> IndexRow:
 
 
 TRAINING_INDEX = TrainingIndex(index_row, INDEX_VERSION)
+# ListTrainingJobsForHyperParameterTuningJob's SortBy → the index's order (`Page.order`).
+_ORDERS = {"Name": "name", "CreationTime": "creation_time", "Status": "status",
+           "FinalObjectiveMetricValue": "final_objective"}
+
+
+def training_page(store: Store, tuning_job: str,
+                  request: Doc) -> tuple[list[ListedRow], str | None]:
+    """A page of ListTrainingJobsForHyperParameterTuningJob as `controller.listing.list_page`
+    cuts it (default Name Ascending, StatusEquals, offset tokens, 10 a page), from SQL.
+    SortBy FinalObjectiveMetricValue lists only the jobs with an objective (spec §2.4)."""
+    sort_by = request.get("SortBy") or "Name"
+    start = decode_token(request["NextToken"]) if request.get("NextToken") else 0
+    size = request.get("MaxResults")
+    size = DEFAULT_PAGE_SIZE if size is None else size
+    rows = store.listed_training_jobs(tuning_job, Page(
+        _ORDERS[sort_by], descending=request.get("SortOrder") == "Descending",
+        status=request.get("StatusEquals"), scored=sort_by == "FinalObjectiveMetricValue",
+        offset=start, limit=size + 1))  # one more: is there a next page?
+    return rows[:size], (encode_token(start + size) if len(rows) > size else None)
 
 
 @dataclass(frozen=True)

@@ -167,14 +167,17 @@ class SageMakerService:
     def list_training_jobs_for_hyper_parameter_tuning_job(self, request: Request) -> dict:
         doc = self._get_tuning(request["HyperParameterTuningJobName"])
         multi = "TrainingJobDefinitions" in doc
-        # Filtered and sorted on the index's small columns; only the page's summaries are
-        # decoded (`controller.job_index`).
-        rows = self.store.listed_training_jobs(doc["HyperParameterTuningJobName"])
-        if imported.is_imported(doc):  # the source's summaries, as stored
-            rows = [ListedRow.of_summary(imported.stored_training_summary(j)
-                                         or describe.training_summary(j, True))
-                    for j in self.store.list_training_jobs(
-                        tuning_job=doc["HyperParameterTuningJobName"])]
+        if not imported.is_imported(doc):
+            # Selected, sorted and cut by SQL on the index's small columns; only the page's
+            # rows are read (`controller.job_index`).
+            page, token = job_index.training_page(self.store, doc["HyperParameterTuningJobName"],
+                                                  request)
+            return _page("TrainingJobSummaries",
+                         [describe.for_definitions(r.summary(), multi) for r in page], token)
+        rows = [ListedRow.of_summary(imported.stored_training_summary(j)  # as the source said
+                                     or describe.training_summary(j, True))
+                for j in self.store.list_training_jobs(
+                    tuning_job=doc["HyperParameterTuningJobName"])]
         if request.get("SortBy") == "FinalObjectiveMetricValue":
             # Jobs without an objective are not listed (spec §2.4).
             rows = [r for r in rows if r.final_objective is not None]

@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator.errors import ResourceInUse, StateDiskFull
 from orchestrator.storage import training_index
-from orchestrator.storage.training_index import Candidate, ListedRow, TrainingIndex
+from orchestrator.storage.training_index import Candidate, ListedRow, Page, TrainingIndex
 
 Doc = dict[str, Any]
 
@@ -312,8 +312,8 @@ class Store:
     def best_training_job(self, tuning_job: str) -> Candidate | None:
         return self._indexed(lambda c: training_index.best(c, tuning_job.lower()))
 
-    def listed_training_jobs(self, tuning_job: str) -> list[ListedRow]:
-        return self._indexed(lambda c: training_index.listed(c, tuning_job.lower()))
+    def listed_training_jobs(self, tuning_job: str, page: Page | None = None) -> list[ListedRow]:
+        return self._indexed(lambda c: training_index.listed(c, tuning_job.lower(), page))
 
     def set_log_offset(self, name: str, ts: float) -> None:
         self._tx(lambda c: c.execute(

@@ -150,9 +150,45 @@ def best(conn: sqlite3.Connection, tuning_key: str) -> Candidate | None:
     return Candidate(json.loads(row[0]), row[1], row[2], row[3])
 
 
-def listed(conn: sqlite3.Connection, tuning_key: str) -> list[ListedRow]:
-    """The tuning job's training jobs in the store's list order (creation time, then stored)."""
+@dataclass(frozen=True)
+class Page:
+    """One page of a tuning job's training jobs, selected, ordered and cut by SQLite, so a
+    List call reads only its page's rows (issue 15, load: sorting every row's summary in
+    Python cost 3.6 ms per call for 500 training jobs)."""
+
+    order: str  # a key of ORDERS
+    descending: bool
+    status: str | None  # only the rows of this status
+    scored: bool  # only the rows with a final objective
+    offset: int
+    limit: int
+
+
+# Column orders. Names go case-insensitively, then exactly (`controller.listing.name_key`;
+# SQLite's lower() folds ASCII only, all a training job name may hold). Equal keys keep the
+# store's list order (creation time, then stored) in both directions, as a stable sort does.
+ORDERS = {"name": ("lower(name)", "name"), "creation_time": ("creation_time",),
+          "status": ("status",), "final_objective": ("final_objective",)}
+_LISTED = "SELECT name, status, creation_time, final_objective, summary FROM training_jobs "
+
+
+def listed(conn: sqlite3.Connection, tuning_key: str,
+           page: Page | None = None) -> list[ListedRow]:
+    """The tuning job's training jobs in the store's list order (creation time, then stored),
+    or the rows of `page`."""
+    if page is None:
+        rows = conn.execute(_LISTED + "WHERE tuning_key=? ORDER BY creation_time, rowid",
+                            (tuning_key,)).fetchall()
+        return [ListedRow(*row) for row in rows]
+    where, args = ["tuning_key=?"], [tuning_key]
+    if page.status is not None:
+        where.append("status=?")
+        args.append(page.status)
+    if page.scored:
+        where.append("final_objective IS NOT NULL")
+    direction = " DESC" if page.descending else ""
+    order = ", ".join(column + direction for column in ORDERS[page.order])
     rows = conn.execute(
-        "SELECT name, status, creation_time, final_objective, summary FROM training_jobs "
-        "WHERE tuning_key=? ORDER BY creation_time, rowid", (tuning_key,)).fetchall()
+        f"{_LISTED}WHERE {' AND '.join(where)} ORDER BY {order}, creation_time, rowid "
+        "LIMIT ? OFFSET ?", (*args, page.limit, page.offset)).fetchall()
     return [ListedRow(*row) for row in rows]

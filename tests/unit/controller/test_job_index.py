@@ -19,6 +19,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,16 +222,21 @@ def test_best_job_ties_and_parents_follow_describe_best_job_order(tmp_path):
         "tj-b")).name == "a-2"
 
 
-def test_list_page_from_the_index_equals_the_page_from_the_documents(tmp_path):
-    """ListTrainingJobsForHyperParameterTuningJob's selection, order and pages: the index's
-    rows give what the summaries of every document gave."""
-    store = open_store(tmp_path / "smlocal.db")
+def fill_listed(store: Store, name_of: Callable[[int], str]) -> None:
+    """23 training jobs of tj-a: equal creation times, equal objectives, every status."""
     for i in range(23):
-        name = f"tj-a-{i % 7:03d}-{i}"
+        name = name_of(i)
         store.insert_training_job(make_doc(name, "tj-a", float(i % 4), i % 3, False, None),
                                   tuning_job="tj-a")
         for kind, value in [("metric", (i * 7) % 5 / 4), (STATUSES[i % 5], 0.0)][: 1 + i % 2]:
             store.update_training_job(name, mutation(kind, value, 30.0 + i))
+
+
+def test_list_page_from_the_index_equals_the_page_from_the_documents(tmp_path):
+    """ListTrainingJobsForHyperParameterTuningJob's selection, order and pages: the index's
+    rows give what the summaries of every document gave."""
+    store = open_store(tmp_path / "smlocal.db")
+    fill_listed(store, lambda i: f"tj-a-{i % 7:03d}-{i}")
     objective = "FinalHyperParameterTuningJobObjectiveMetric"
     for sort_by in (None, "Name", "CreationTime", "Status", "FinalObjectiveMetricValue"):
         for extra in ({}, {"SortOrder": "Descending"}, {"NameContains": "-00"},
@@ -257,6 +263,47 @@ def test_list_page_from_the_index_equals_the_page_from_the_documents(tmp_path):
                            "FinalObjectiveMetricValue": lambda r: r.final_objective},
                 name=lambda r: r.name, status=lambda r: r.status)
             assert [describe.for_definitions(r.summary(), False) for r in got] == expected
+
+
+def test_sql_pages_equal_the_pages_of_the_sorted_documents(tmp_path):
+    """`job_index.training_page` (selection, order and cut by SQL) walks the same pages as
+    `list_page` over every document's summary: mixed-case names, equal creation times and
+    objectives, every SortBy in both orders, StatusEquals, page sizes, NextToken."""
+    store = open_store(tmp_path / "smlocal.db")
+    fill_listed(store, lambda i: f"{'TJ' if i % 3 else 'tj'}-a-{i % 7:03d}-{i}")
+    store.insert_training_job(make_doc("other-1", "tj-b", 0.0, 0, False, None), "tj-b")
+    objective = "FinalHyperParameterTuningJobObjectiveMetric"
+    summaries = [describe.training_summary(d) for d in store.list_training_jobs(tuning_job="tj-a")]
+    for sort_by in (None, "Name", "CreationTime", "Status", "FinalObjectiveMetricValue"):
+        for extra in ({}, {"SortOrder": "Descending"}, {"StatusEquals": "Completed"},
+                      {"SortOrder": "Descending", "StatusEquals": "InProgress"},
+                      {"StatusEquals": "Stopping"}):
+            for size in (None, 1, 4, 100):
+                request: dict[str, Any] = {"SortBy": sort_by, "MaxResults": size, **extra}
+                listed = ([s for s in summaries if objective in s]
+                          if sort_by == "FinalObjectiveMetricValue" else summaries)
+                expected, got, token = [], [], None
+                while True:  # every page of both, token by token
+                    page, next_token = list_page(
+                        listed, {**request, "NextToken": token}, default_sort_by="Name",
+                        sort_keys={"Name": lambda s: name_key(s["TrainingJobName"]),
+                                   "CreationTime": lambda s: s["CreationTime"],
+                                   "Status": lambda s: s["TrainingJobStatus"],
+                                   "FinalObjectiveMetricValue": lambda s: s[objective]["Value"]},
+                        name=lambda s: s["TrainingJobName"],
+                        status=lambda s: s["TrainingJobStatus"])
+                    rows, sql_token = job_index.training_page(store, "TJ-A",
+                                                              {**request, "NextToken": token})
+                    assert sql_token == next_token, (request, token)
+                    expected.append(page)
+                    got.append([describe.for_definitions(r.summary(), False) for r in rows])
+                    if next_token is None:
+                        break
+                    token = next_token
+                assert got == expected, request
+                assert sum(len(p) for p in got) == len(
+                    [s for s in listed if extra.get("StatusEquals") in
+                     (None, s["TrainingJobStatus"])])
 
 
 _WRITER = textwrap.dedent("""
