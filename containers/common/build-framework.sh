@@ -21,7 +21,8 @@ fi
 context=$(mktemp -d "${TMPDIR:-/tmp}/smlocal-$name.XXXXXX")
 trap 'rm -rf "$context"' EXIT
 mkdir "$context/wheels"
-cp "$containers/$name/Dockerfile" "$containers/common/framework-train" "$context/"
+cp "$containers/$name/Dockerfile" "$containers/common/framework-train" \
+  "$containers/common/install-wheels" "$context/"
 for wheel in "${wheels[@]}"; do
   if [ -d "$wheel" ]; then cp -r "$wheel"/. "$context/wheels/"; else cp "$wheel" "$context/wheels/"; fi
 done
