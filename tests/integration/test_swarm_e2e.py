@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -48,10 +49,13 @@ def start_server(lab: SwarmLab, state, port: int = 0) -> ServerProcess:
         SMLOCAL_ACCESS_KEY_ID=KEY, SMLOCAL_SECRET_ACCESS_KEY=SECRET)
 
 
+def signed_client(url: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+
+
 def signed_clients(url: str) -> tuple[Any, Any]:
-    kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY,
-              aws_secret_access_key=SECRET)
-    return boto3.client("sagemaker", **kw), boto3.client("s3", **kw)
+    return signed_client(url, "sagemaker"), signed_client(url, "s3")
 
 
 @pytest.fixture
@@ -235,3 +239,60 @@ def test_losing_node_two_mid_job_is_retried_on_node_one(tmp_path, swarm_lab,  # 
         server.stop()
         subprocess.run(["bash", str(LAB_SCRIPT), "up"], check=True, capture_output=True,
                        timeout=600)
+
+
+def probe_reports(logs: Any, name: str) -> dict[str, dict]:
+    """{host: the probe's PROBE_REPORT}, read as the SDK reads logs: CloudWatch Logs streams
+    `<job>/<host>-<epoch>` of /aws/sagemaker/TrainingJobs."""
+    group = "/aws/sagemaker/TrainingJobs"
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")
+    reports = {}
+    for stream in streams["logStreams"]:
+        host = stream["logStreamName"].split("/")[1].rsplit("-", 1)[0]
+        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"],
+                                     startFromHead=True)["events"]
+        for event in events:
+            if event["message"].startswith("PROBE_REPORT "):
+                reports[host] = json.loads(event["message"][len("PROBE_REPORT "):])
+    return reports
+
+
+def test_two_instance_job_spans_both_nodes(tmp_path, swarm_lab, lab_api,  # noqa: F811
+                                          smlocal_image) -> None:
+    """algo-1 and algo-2 on different nodes, each resolving the other over the job's overlay,
+    ShardedByS3Key split between them, one model.tar.gz, nothing left behind."""
+    server = start_server(swarm_lab, tmp_path / "state")
+    sm, s3 = signed_clients(server.url)
+    name = "swarm-two-hosts"
+    try:
+        s3.create_bucket(Bucket="swarm-e2e")
+        for i in range(4):
+            s3.put_object(Bucket="swarm-e2e", Key=f"shards/part-{i}.csv", Body=b"p")
+        with NodeWatch(lab_api, "smlocal.job") as placement:
+            probe_job(sm, name, smlocal_image("probe"),
+                      ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2,
+                                      "VolumeSizeInGB": 5},
+                      InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                          "S3DataType": "S3Prefix", "S3Uri": "s3://swarm-e2e/shards/",
+                          "S3DataDistributionType": "ShardedByS3Key"}}}],
+                      # A host's name resolves while its container runs: stay up a moment.
+                      HyperParameters={"report": "1", "model_files": "weights.txt",
+                                       "sleep_seconds": "1"})
+            d = wait_for(lambda: ended(sm, name), timeout=600, what=f"{name} ends")
+        assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+        hosts = {key: node for key, node in placement.nodes.items()
+                 if key.startswith(f"{name}/")}
+        assert set(hosts) == {f"{name}/algo-1", f"{name}/algo-2"}, placement.nodes
+        assert len(set(hosts.values())) == 2, hosts  # on two different nodes
+        reports = probe_reports(signed_client(server.url, "logs"), name)
+        r1, r2 = reports["algo-1"], reports["algo-2"]
+        assert (r1["hostname"], r2["hostname"]) == ("algo-1", "algo-2")
+        assert r1["resourceconfig"]["hosts"] == ["algo-1", "algo-2"]
+        for report in (r1, r2):
+            assert all(not ip.startswith("error") for ip in report["resolved"].values()), report
+        assert sorted(r1["channels"]["train"]) == ["part-0.csv", "part-2.csv"]
+        assert sorted(r2["channels"]["train"]) == ["part-1.csv", "part-3.csv"]
+        assert model_members(s3, name) == {"weights.txt"}
+        assert_nothing_left(lab_api, swarm_lab, f"smlocal.job={name}")
+    finally:
+        server.stop()
