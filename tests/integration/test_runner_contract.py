@@ -153,8 +153,11 @@ def test_two_instances_resolve_each_other_and_shard_by_key(real_env) -> None:
         env.s3.put(b, f"shards/part-{i}.csv", b"p")
     env.s3.put(b, "full/all.csv", b"a")
     spec = env.spec(
-        # A host's name resolves while its container runs: stay up while the peer looks.
-        hyperparameters={"report": "1", "model_files": "m.txt", "sleep_seconds": "1"},
+        # A host's name resolves while its container runs: stay up while the peer looks. On
+        # the lab a host's node may first pull the image (17 s seen), so wait for the peer as
+        # the SageMaker training toolkit does (it waits for every host to resolve).
+        hyperparameters={"report": "1", "model_files": "m.txt", "sleep_seconds": "1",
+                         "resolve_timeout": "180"},
         instance_count=2,
         channels=(
             Channel("train", f"s3://{b}/shards/", distribution="ShardedByS3Key"),

@@ -275,9 +275,11 @@ def test_two_instance_job_spans_both_nodes(tmp_path, swarm_lab, lab_api,  # noqa
                       InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
                           "S3DataType": "S3Prefix", "S3Uri": "s3://swarm-e2e/shards/",
                           "S3DataDistributionType": "ShardedByS3Key"}}}],
-                      # A host's name resolves while its container runs: stay up a moment.
+                      # A host's name resolves while its container runs: stay up a moment;
+                      # a node may first pull the image, so wait for the peer as the
+                      # SageMaker training toolkit does.
                       HyperParameters={"report": "1", "model_files": "weights.txt",
-                                       "sleep_seconds": "1"})
+                                       "sleep_seconds": "1", "resolve_timeout": "180"})
             d = wait_for(lambda: ended(sm, name), timeout=600, what=f"{name} ends")
         assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
         hosts = {key: node for key, node in placement.nodes.items()
