@@ -29,8 +29,9 @@ with restart `none` runs its task once, like a job, and scales to zero cleanly. 
   (`runner.swarm_nodes`), so the periodic checkpoint sync works as on Docker wherever that
   engine is known; elsewhere checkpoints come back when the host ended.
 - **Networks**: a per-job attachable overlay where each `algo-N` is a network alias of its
-  service (DNS of the overlay; the service's virtual IP stays while the service exists, so a
-  name still resolves after that host exited). Jobs on the default network get an overlay of
+  service, and every host has its peers' virtual IPs in its /etc/hosts (`runner.swarm_names`:
+  swarm's DNS forgets a host whose task ended, so a peer on another node that looks later
+  would not find it). Jobs on the default network get an overlay of
   their own (egress through the node's docker_gwbridge to `address`); isolated jobs an internal
   overlay of their own with their host name on 127.0.0.1.
 - **Logs**: `docker service logs` (the same multiplexed, timestamped stream as a container's),
@@ -73,6 +74,7 @@ from orchestrator.runner import engine as protocol
 from orchestrator.runner.docker_client import new_docker_client
 from orchestrator.runner.engine import ContainerRequest, ContainerState, InfraError
 from orchestrator.runner.resources import HostCapacity
+from orchestrator.runner.swarm_names import Names
 from orchestrator.runner.swarm_nodes import Nodes, env_node_engines
 from orchestrator.runner.swarm_services import (
     LOST,
@@ -97,7 +99,7 @@ def new_swarm_client() -> docker.DockerClient:
     return new_docker_client()  # the manager's engine API
 
 
-class SwarmEngine(Services, Tasks, Nodes):
+class SwarmEngine(Services, Names, Tasks, Nodes):
     """`ContainerEngine` on a swarm, talking to a manager (DOCKER_HOST or the local engine)."""
 
     def __init__(
@@ -127,6 +129,7 @@ class SwarmEngine(Services, Tasks, Nodes):
         self._lock = threading.RLock()
         self._pushed: dict[str, str] = {}  # local image id → REGISTRY/NAME@DIGEST
         self._pending: dict[str, ContainerRequest] = {}  # created, not started
+        self._job_hosts: dict[str, dict[str, str]] = {}  # runner.swarm_names
         # service id → (when smlocal removed it, the service, its task then)
         self._stopped: dict[str, tuple[float, dict | None, dict | None]] = {}
         self._transfer: TransferServer | None = None
@@ -200,6 +203,7 @@ class SwarmEngine(Services, Tasks, Nodes):
         sid = service_name(req.name)
         with self._lock:
             self._pending[sid] = req
+        self._register_host(sid, req)
         return sid
 
     def start(self, container_id: str) -> None:
@@ -212,12 +216,13 @@ class SwarmEngine(Services, Tasks, Nodes):
         resources = self._resources(req)
         node_root = f"{self.node_dir}/smlocal-swarm/{container_id}"
         networks = self._job_networks(container_id, req)
+        peers = self._peer_addresses(req)  # reserves the VIPs of hosts not started yet
         # 1. stage-in, placed by the scheduler with the job's reservations
         node = self._stage_in(container_id, req, resources, node_root)
         # 2. the training service, pinned to that node
         mounts = [Mount(dst, f"{node_root}/m{i}", type="bind", read_only=ro)
                   for i, (_src, dst, ro) in enumerate(req.mounts)]
-        hosts = None
+        hosts = peers
         if req.network == protocol.NO_NETWORK and req.extra_hosts:
             hosts = {name: ip for name, ip in req.extra_hosts.items() if ip}
         spec = ContainerSpec(
@@ -238,8 +243,9 @@ class SwarmEngine(Services, Tasks, Nodes):
         # the stage-in helper, which reserves what the instance type needs.
         limits_only = Resources(cpu_limit=resources["Limits"].get("NanoCPUs"),
                                 mem_limit=resources["Limits"].get("MemoryBytes"))
+        reserved = self._service(container_id) if peers else None
         self._create_service(container_id, spec, limits_only, [f"node.id=={node}"], networks,
-                             labels)
+                             labels, reserved)
         self._wait_started(container_id)
 
     def _wait_started(self, sid: str) -> None:
@@ -323,6 +329,7 @@ class SwarmEngine(Services, Tasks, Nodes):
         self.remove_network(container_id)
         with self._lock:
             self._stopped.pop(container_id, None)
+        self._forget_service(container_id)
 
     def list_containers(self, label: str) -> list[ContainerState]:
         try:
@@ -334,7 +341,10 @@ class SwarmEngine(Services, Tasks, Nodes):
         key, _, value = label.partition("=")
         with self._lock:
             pending = list(self._pending.items())
+        listed = {state.id for state in states}
         for sid, req in pending:
+            if sid in listed:  # reserved (runner.swarm_names): listed as a created service
+                continue
             if key in req.labels and (not value or req.labels[key] == value):
                 states.append(ContainerState(sid, req.labels, "created", 0, False, None))
         return states

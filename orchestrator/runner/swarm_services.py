@@ -103,6 +103,7 @@ class Services:
         """An attachable overlay; names resolve through its DNS (service aliases), so no
         fixed addresses: every host maps to ""."""
         self.remove_network(name)
+        self._forget_network(name)
         self._overlay(name, labels, internal)
         return dict.fromkeys(hosts, "")
 
@@ -165,15 +166,23 @@ class Services:
             f"{biggest.memory_bytes / GIB:.1f} GiB and {biggest.gpus} GPUs", retryable=False)
 
     def _create_service(self, name: str, spec: ContainerSpec, resources: Resources | None,
-                        constraints: list[str] | None, networks: list, labels: dict) -> None:
+                        constraints: list[str] | None, networks: list, labels: dict,
+                        reserved: dict | None = None) -> None:
+        """Create the service, or give a `reserved` one (`runner.swarm_names`: no replica,
+        its VIP already handed to its peers) this spec and one replica; the VIP stays."""
         template = TaskTemplate(
             spec, resources=resources, restart_policy=RestartPolicy(condition="none"),
             placement=Placement(constraints=constraints) if constraints else None,
             networks=networks)
+        mode, endpoint = ServiceMode("replicated", replicas=1), EndpointSpec(mode="vip")
         try:
-            self.api.create_service(
-                template, name=name, labels=labels, mode=ServiceMode("replicated", replicas=1),
-                endpoint_spec=EndpointSpec(mode="vip"))
+            if reserved is None:
+                self.api.create_service(template, name=name, labels=labels, mode=mode,
+                                        endpoint_spec=endpoint)
+            else:
+                self.api.update_service(name, reserved["Version"]["Index"],
+                                        task_template=template, name=name, labels=labels,
+                                        mode=mode, endpoint_spec=endpoint)
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while creating service {name}: {exc}") from exc
 

@@ -40,13 +40,7 @@ def swarm_lab() -> Iterator[SwarmLab]:
 # The conformance checks (`env` tests) the swarm engine does not honour, with the reason; they
 # are deselected (by tests/integration/conftest.py), so none is skipped. Every other `[swarm]`
 # item runs on the two-node lab.
-SWARM_NOT_HONOURED: dict[str, str] = {
-    # Open bug (issue 10): in the full suite, at this item's place after the other runner
-    # items on the lab, algo-2 on node 2 could not resolve algo-1 within 180 s (2 of 2 runs);
-    # alone, and as the boto3 test in test_swarm_e2e.py (two nodes, both resolving), it passes.
-    "test_two_instances_resolve_each_other_and_shard_by_key":
-        "cross-node name resolution fails after earlier lab items in the full suite (open)",
-}
+SWARM_NOT_HONOURED: dict[str, str] = {}
 
 
 def deselect_swarm_items(config, items: list) -> None:

@@ -193,18 +193,22 @@ def test_two_instances_resolve_each_other_and_shard_by_key(real_env) -> None:
     env.wait_cleaned(spec.name)
 
 
-def test_a_host_name_still_resolves_after_that_host_exited(docker_env) -> None:
-    env = docker_env
+def test_a_host_name_still_resolves_after_that_host_exited(real_env) -> None:
+    env = real_env
     # On SageMaker every algo-N resolves for the whole job; Docker's DNS forgets stopped
-    # containers, so the names are also in /etc/hosts. algo-1 exits first here.
+    # containers and swarm's forgets services whose task ended, so the names are also in
+    # /etc/hosts. algo-1 exits first here; each host resolves its peer once, at once.
     spec = env.spec(
         hyperparameters={"report": "1", "delay_on": "algo-2:2", "resolve_timeout": "0"},
         instance_count=2,
     )
-    assert env.run(spec).kind == "completed"
+    assert env.run(spec, timeout=300).kind == "completed"
     r1, r2 = env.sink.report("algo-1"), env.sink.report("algo-2")
-    assert r2["resolved"]["algo-1"] == r1["resolved"]["algo-1"]
-    assert not r2["resolved"]["algo-1"].startswith("error")
+    for report in (r1, r2):
+        assert all(not ip.startswith("error") for ip in report["resolved"].values()), report
+    if env.harness.name != "swarm":  # on swarm a peer gets the service's virtual IP
+        assert r2["resolved"]["algo-1"] == r1["resolved"]["algo-1"]
+    env.wait_cleaned(spec.name)
 
 
 def test_metrics_stream_from_stdout_and_stderr_with_timestamps(docker_env) -> None:
