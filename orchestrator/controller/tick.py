@@ -9,6 +9,9 @@ The loop stays level-triggered: every tick still reads every training job's stor
 decides from what it read. `TickCache` only skips work whose result cannot differ:
 - a document is decoded again only when its stored JSON text differs from the text decoded
   before (the same text is the same document, whichever path wrote it: nothing can be stale);
+- a finished training job's `Observation` (what strategies read, in each tick's history) is
+  built again only when its record (same stored text), its place in the finish order or the
+  length of its series differs (rows appended after a job ended);
 - an objective series is read once in full, then only its metric rows stored after the last
   row read: rows are only ever appended to a training job's series, their ids increase with
   each write and are never reused (`Store.metric_series_since`), and the only deletion is of
@@ -26,6 +29,10 @@ from orchestrator.controller.records import TrainingRecord, TuningRecord
 from orchestrator.controller.spec import TuningSpec
 from orchestrator.status import training_is_terminal
 from orchestrator.storage.db import Store
+from orchestrator.strategies.base import Observation
+
+# (job key, series kept, finish order) -> (record, series length, the observation built)
+_Observations = dict[tuple[str, bool, int], tuple[TrainingRecord, int, Observation]]
 
 
 class _Documents:
@@ -71,14 +78,15 @@ class TickCache:
     """What the reconciler keeps of each active tuning job between its ticks."""
 
     def __init__(self) -> None:
-        self._jobs: dict[tuple[str, float], tuple[_Documents, dict[str, _Series]]] = {}
+        self._jobs: dict[tuple[str, float],
+                         tuple[_Documents, dict[str, _Series], _Observations]] = {}
         self._parents: dict[str, _Documents] = {}
 
     def tick(self, store: Store, tuning: TuningRecord) -> Tick:
-        docs, series = self._jobs.setdefault((tuning.name.lower(), tuning.creation_time),
-                                             (_Documents(), {}))
+        docs, series, observations = self._jobs.setdefault(
+            (tuning.name.lower(), tuning.creation_time), (_Documents(), {}, {}))
         jobs = docs.records(store.training_job_texts(tuning.name))
-        return Tick(store, tuning, jobs, series)
+        return Tick(store, tuning, jobs, series, observations)
 
     def parent_jobs(self, store: Store, parent: str) -> list[TrainingRecord]:
         """A warm-start parent's training jobs (read as a tick reads its own)."""
@@ -101,7 +109,8 @@ class Tick:
     first use)."""
 
     def __init__(self, store: Store, tuning: TuningRecord, jobs: list[TrainingRecord],
-                 series: dict[str, _Series] | None = None) -> None:
+                 series: dict[str, _Series] | None = None,
+                 observations: _Observations | None = None) -> None:
         self.store = store
         self.tuning = tuning
         self.spec: TuningSpec = tuning.spec
@@ -111,6 +120,7 @@ class Tick:
                                key=lambda j: j.end_order_key)
         self._readers = {} if series is None else series
         self._series: dict[str, list[float]] | None = None
+        self._observations: _Observations = {} if observations is None else observations
 
     @property
     def series(self) -> dict[str, list[float]]:
@@ -128,3 +138,17 @@ class Tick:
 
     def series_of(self, job: TrainingRecord) -> tuple[float, ...]:
         return tuple(self.series.get(job.key, ()))
+
+    def observation(self, job: TrainingRecord, with_series: bool, order: int) -> Observation:
+        """A finished job of this tuning job as a strategy sees it (`order`: its place in the
+        finish order; `with_series`: whether the strategy sees its objective series)."""
+        values = self.series.get(job.key, ()) if with_series else ()
+        key = (job.key, with_series, order)
+        hit = self._observations.get(key)
+        if hit is not None and hit[0] is job and hit[1] == len(values):
+            return hit[2]
+        built = Observation(params=dict(job.tuned), value=job.succeeded_objective,
+                            series=tuple(values), status=job.status, source="self",
+                            job_name=job.name, end_order=order)
+        self._observations[key] = (job, len(values), built)
+        return built

@@ -357,8 +357,7 @@ class TuningController:
         """Warm-start parents' observations, then the definition's finished jobs in the order
         they finished (`keep_series`: whose objective series the strategy sees)."""
         own = [j for j in tick.finished if j.definition == definition.name]
-        history = [self._observation(j, tick.series_of(j) if keep_series(j) else (), "self", i)
-                   for i, j in enumerate(own)]
+        history = [tick.observation(j, keep_series(j), i) for i, j in enumerate(own)]
         return self._warm_start_history(tick.spec, definition) + history
 
     @staticmethod

@@ -10,6 +10,7 @@ from orchestrator.controller.tick import Tick, TickCache, _Series
 from orchestrator.runner.base import JobSpec
 from orchestrator.runner.fake import FakeScript
 from orchestrator.storage.db import Store
+from orchestrator.strategies.base import Observation
 
 
 def _script(spec: JobSpec) -> FakeScript:
@@ -31,6 +32,14 @@ def assert_fresh(h: Harness, name: str = "tj") -> Tick:
     for job in tick.jobs:
         stored = tuple(v for v, _ts in h.store.metric_series(job.name, "loss"))
         assert tick.series_of(job) == stored, job.name
+    for order, job in enumerate(tick.finished):  # the history strategies read, kept too
+        stored = tuple(v for v, _ts in h.store.metric_series(job.name, "loss"))
+        fresh = TrainingRecord.of(h.store.get_training_job(job.name))
+        for with_series in (True, False):
+            assert tick.observation(job, with_series, order) == Observation(
+                params=dict(fresh.tuned), value=fresh.succeeded_objective,
+                series=stored if with_series else (), status=fresh.status,
+                job_name=fresh.name, end_order=order), job.name
     return tick
 
 
