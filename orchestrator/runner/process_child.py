@@ -48,15 +48,36 @@ class _ForwardingSink:
         self._events.put(("finished", job_name, outcome))
 
 
+class _Batch:
+    """Events to send at once. A job's log lines that follow its previous log event with
+    nothing of that job between are merged into it: one `JobSink.logs` call in the server
+    (one log append, one metric parse, one offset write) instead of one per chunk. Each job's
+    events keep their order; only the interleaving of different jobs' events changes."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+        self._last: dict[str, int] = {}  # job -> index of its last event
+
+    def add(self, event: tuple) -> None:
+        job = event[1] if event[0] in ("status", "logs", "finished") else None
+        last = self._last.get(job) if job is not None else None
+        if event[0] == "logs" and last is not None and self.events[last][0] == "logs":
+            self.events[last][2].extend(event[2])
+            return
+        self.events.append(event)
+        if job is not None:
+            self._last[job] = len(self.events) - 1
+
+
 def _writer(conn: Connection, events: queue.SimpleQueue) -> None:
     """Sends events in batches until the `None` sentinel; a broken pipe ends the process
     (the server is gone)."""
     while True:
         first = events.get()
-        batch, done = [], first is None
+        batch, done = _Batch(), first is None
         if not done:
-            batch.append(first)
-            while len(batch) < BATCH:
+            batch.add(first)
+            while len(batch.events) < BATCH:
                 try:
                     item = events.get_nowait()
                 except queue.Empty:
@@ -64,10 +85,10 @@ def _writer(conn: Connection, events: queue.SimpleQueue) -> None:
                 if item is None:
                     done = True
                     break
-                batch.append(item)
+                batch.add(item)
         try:
-            if batch:
-                conn.send(batch)
+            if batch.events:
+                conn.send(batch.events)
         except (OSError, ValueError):
             os._exit(0)
         if done:

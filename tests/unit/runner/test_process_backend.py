@@ -231,3 +231,22 @@ def test_a_server_killed_with_minus_9_leaves_no_runner_behind(tmp_path) -> None:
     finally:
         server.kill()
         server.wait(timeout=TIMEOUT)
+
+
+def test_a_batch_merges_a_job_s_consecutive_log_events_and_keeps_each_job_s_order() -> None:
+    from orchestrator.runner.process_child import _Batch
+
+    def line(text: str) -> LogLine:
+        return LogLine(1.0, "stdout", "algo-1", text)
+
+    batch = _Batch()
+    for event in [("logs", "a", [line("a1")]), ("logs", "b", [line("b1")]),
+                  ("logs", "a", [line("a2"), line("a3")]), ("status", "a", "Uploading", ""),
+                  ("logs", "a", [line("a4")]), ("logs", "b", [line("b2")]),
+                  ("reply", 7, True, None), ("finished", "b", JobOutcome("completed"))]:
+        batch.add(event)
+    texts = [(e[0], e[1], [ln.text for ln in e[2]] if e[0] == "logs" else e[2])
+             for e in batch.events]
+    assert texts == [("logs", "a", ["a1", "a2", "a3"]), ("logs", "b", ["b1", "b2"]),
+                     ("status", "a", "Uploading"), ("logs", "a", ["a4"]), ("reply", 7, True),
+                     ("finished", "b", JobOutcome("completed"))]
