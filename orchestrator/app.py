@@ -24,7 +24,7 @@ from orchestrator.controller.service import SageMakerService
 from orchestrator.controller.training import TrainingService
 from orchestrator.controller.tuning import TuningController
 from orchestrator.credentials import is_loopback
-from orchestrator.runner.backends import BackendFactory, ReadyBackend, backend_factory
+from orchestrator.runner.backends import BackendFactory, ReadyBackend, serving_factory
 from orchestrator.runner.base import Backend
 from orchestrator.storage.db import Store
 from orchestrator.storage.s3 import EmbeddedS3
@@ -63,7 +63,8 @@ class SmlocalApp:
     host: str = "127.0.0.1"
     port: int = 4577
     # A ready backend (tests: `runner.fake.FakeBackend`); None: `backend_factory`, or else the
-    # backend `settings.backend` names (`runner.backends`).
+    # backend `settings.backend` names (`runner.backends.serving_factory`: in a worker process
+    # unless `settings.job_process` is off).
     backend: Backend | None = None
     backend_factory: BackendFactory | None = None
     clock: Clock = field(default_factory=RealClock)
@@ -73,7 +74,7 @@ class SmlocalApp:
         s = self.settings
         # First, so an unknown backend name fails before anything is opened.
         factory = (ReadyBackend(self.backend) if self.backend is not None
-                   else self.backend_factory or backend_factory(s.backend))
+                   else self.backend_factory or serving_factory(s))
         s.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(s.db_path)
         self.s3 = EmbeddedS3(s.s3_dir)

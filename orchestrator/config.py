@@ -61,6 +61,16 @@ class Settings:
     default_max_training_jobs: int = 100
     # Where training jobs run: a name from `orchestrator.runner.backends` ("docker", "fake").
     backend: str = field(default_factory=lambda: os.environ.get("SMLOCAL_BACKEND", "docker"))
+    # Run the training jobs' lifecycles (staging, log streaming, uploads) in a worker process
+    # (`runner.process_backend`) instead of threads of the server, whose GIL they would share
+    # with the HTTP requests (issue 15: Describe p99 under a tuning job of many short jobs).
+    # env SMLOCAL_JOB_PROCESS=0 keeps them in the server's process.
+    job_process: bool = field(
+        default_factory=lambda: os.environ.get("SMLOCAL_JOB_PROCESS", "1") != "0")
+    # The job runner process's niceness above the server's (`runner.process_backend.NICE`
+    # says why); env SMLOCAL_JOB_PROCESS_NICE.
+    job_process_nice: int = field(
+        default_factory=lambda: int(os.environ.get("SMLOCAL_JOB_PROCESS_NICE", "10")))
     # Bytes of one training job's stored log (`<state>/logs/<job>.events.jsonl`); past it the
     # job's lines are still parsed for metrics but no longer stored (a note says so).
     # env SMLOCAL_MAX_LOG_BYTES.

@@ -12,6 +12,10 @@ backend for the server's port. Names:
   (`runner.fake_engine`); no Docker needed. One engine per process, so a restarted app in the
   same process re-adopts its "containers" as it would Docker's.
 
+With `Settings.job_process` (the default; env SMLOCAL_JOB_PROCESS=0 turns it off),
+`serving_factory` wraps the engine's factory so the backend runs in a worker process
+(`runner.process_backend`): the job lifecycles no longer share the server's GIL.
+
 A new engine adds one entry to `ENGINES` (and its conformance parameter in the runner suite).
 A ready `Backend` (e.g. the scripted `runner.fake.FakeBackend` of controller and API tests)
 is wired with `ReadyBackend(backend)`.
@@ -19,6 +23,7 @@ is wired with `ReadyBackend(backend)`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,6 +121,13 @@ class EngineBackendFactory:
             credentials=settings.container_credentials,
         )
 
+    def release(self) -> None:
+        """Close the engine opened only to answer `listen_addresses` (the backend was built
+        elsewhere, e.g. in the job runner process)."""
+        if self._engine is not None and not self.kind.shared:
+            self._engine.close()
+        self._engine = None
+
     def _host_address(self) -> str | None:
         if not self._asked:  # asked once: the server listens where containers are sent
             self._address, self._asked = self.engine.host_address(), True
@@ -141,3 +153,38 @@ def backend_factory(name: str) -> BackendFactory:
     if kind is None:
         raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(names())}")
     return EngineBackendFactory(kind)
+
+
+def build_backend(name: str, settings: Settings, port: int) -> Backend:
+    """Backend `name` for a server on `port`: what the job runner process builds (a
+    module-level function, so the spawn context can pickle a partial of it)."""
+    return backend_factory(name).create(settings, port)
+
+
+@dataclass
+class ProcessBackendFactory:
+    """Wires `name`'s backend in a worker process (`runner.process_backend`)."""
+
+    inner: EngineBackendFactory
+    name: str
+
+    def listen_addresses(self) -> list[str]:
+        return self.inner.listen_addresses()
+
+    def create(self, settings: Settings, port: int) -> Backend:
+        from orchestrator.runner.process_backend import ProcessBackend
+
+        try:
+            return ProcessBackend(functools.partial(build_backend, self.name, settings, port),
+                                  nice=settings.job_process_nice)
+        finally:
+            self.inner.release()
+
+
+def serving_factory(settings: Settings) -> BackendFactory:
+    """The factory `SmlocalApp` uses for `settings.backend`: in a worker process when
+    `settings.job_process`, else in the server's own process. ValueError for unknown names."""
+    inner = backend_factory(settings.backend)
+    if settings.job_process and isinstance(inner, EngineBackendFactory):
+        return ProcessBackendFactory(inner, settings.backend)
+    return inner

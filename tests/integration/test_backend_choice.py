@@ -61,7 +61,10 @@ def test_the_fake_backend_runs_a_training_job_end_to_end(tmp_path) -> None:
 
 
 def test_a_restarted_app_re_adopts_the_fake_backend_s_running_job(tmp_path) -> None:
-    settings = Settings(state_dir=tmp_path / "state", backend="fake", stop_grace_seconds=1.0)
+    # In the server's process: the fake engine's "containers" are threads of the process that
+    # runs the jobs, so only there do they outlive the app (test_job_process.py: the runner).
+    settings = Settings(state_dir=tmp_path / "state", backend="fake", stop_grace_seconds=1.0,
+                        job_process=False)
     app = SmlocalApp(settings=settings, port=0).start()
     name = f"fake-{uuid.uuid4().hex[:8]}"
     try:
