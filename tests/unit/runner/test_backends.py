@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from orchestrator.config import Settings
@@ -46,3 +48,27 @@ def test_a_ready_backend_is_used_as_it_is(tmp_path):
     factory = backends.ReadyBackend(fake)
     assert factory.listen_addresses() == []
     assert factory.create(Settings(state_dir=tmp_path), 1) is fake
+
+
+def test_serving_wraps_the_engine_s_backend_in_the_job_runner_process(tmp_path, monkeypatch):
+    from orchestrator.runner.process_backend import ProcessBackend
+
+    monkeypatch.delenv("SMLOCAL_JOB_PROCESS", raising=False)
+    monkeypatch.delenv("SMLOCAL_JOB_PROCESS_NICE", raising=False)
+    settings = Settings(state_dir=tmp_path, backend="fake")
+    assert settings.job_process and settings.job_process_nice == 10
+    factory = backends.serving_factory(settings)
+    assert isinstance(factory, backends.ProcessBackendFactory)
+    assert factory.listen_addresses() == ["127.0.0.1"]
+    backend = factory.create(settings, 4711)
+    try:
+        assert isinstance(backend, ProcessBackend)
+        assert backend.has_image("smlocal/probe:latest")  # asked of the runner's engine
+        assert Path(f"/proc/{backend.pid}/stat").exists()
+    finally:
+        backend.close()
+    monkeypatch.setenv("SMLOCAL_JOB_PROCESS", "0")
+    in_process = backends.serving_factory(Settings(state_dir=tmp_path, backend="fake"))
+    assert isinstance(in_process, backends.EngineBackendFactory)
+    with pytest.raises(ValueError, match="unknown backend"):
+        backends.serving_factory(Settings(state_dir=tmp_path, backend="nope"))
