@@ -67,10 +67,14 @@ class Settings:
     # env SMLOCAL_JOB_PROCESS=0 keeps them in the server's process.
     job_process: bool = field(
         default_factory=lambda: os.environ.get("SMLOCAL_JOB_PROCESS", "1") != "0")
-    # The job runner process's niceness above the server's (`runner.process_backend.NICE`
-    # says why); env SMLOCAL_JOB_PROCESS_NICE.
+    # The job runner process's niceness above the server's; env SMLOCAL_JOB_PROCESS_NICE. Out
+    # of the GIL, the lifecycles compete with the server for cores instead: at the same
+    # priority, on 2 busy cores, 500 instant fake jobs made Describe slower than in one
+    # process; at +10 a 100,000-file model folder was not even removed within 30 s while other
+    # work ran at 0 (benchmarks/load.py, tests/integration/test_faults_containers.py; README).
+    # Containers keep their own priority.
     job_process_nice: int = field(
-        default_factory=lambda: int(os.environ.get("SMLOCAL_JOB_PROCESS_NICE", "10")))
+        default_factory=lambda: int(os.environ.get("SMLOCAL_JOB_PROCESS_NICE", "5")))
     # Bytes of one training job's stored log (`<state>/logs/<job>.events.jsonl`); past it the
     # job's lines are still parsed for metrics but no longer stored (a note says so).
     # env SMLOCAL_MAX_LOG_BYTES.

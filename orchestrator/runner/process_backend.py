@@ -47,14 +47,6 @@ log = logging.getLogger(__name__)
 __all__ = ["ChildFailed", "ProcessBackend"]
 
 
-# The runner process's niceness above the server's. Once the lifecycles no longer wait for the
-# server's GIL, they compete with the server for cores instead: on 2 busy cores, at the same
-# priority, 20 instant jobs at once took the CPU the request threads (and the clients) needed
-# and Describe got slower than with everything in one process (benchmarks/load.py, README).
-# The job runner's work is bookkeeping around containers, which keep their own priority.
-NICE = 10
-
-
 class ChildFailed(RuntimeError):
     """The runner process could not be started, or died while answering."""
 
@@ -79,12 +71,13 @@ class ProcessBackend:
     """`Backend` forwarding to the backend `build()` makes in a child process.
 
     `start_timeout`: seconds a child may take to build its backend; `close_timeout`: seconds
-    `close()` waits for it to exit before killing it; `nice`: added to the child's niceness.
+    `close()` waits for it to exit before killing it; `nice`: added to the child's niceness
+    (`Settings.job_process_nice` says why).
     """
 
     def __init__(self, build: Callable[[], Backend], *, max_restarts: int = 3,
                  restart_window: float = 60.0, start_timeout: float = 120.0,
-                 close_timeout: float = 30.0, nice: int = NICE) -> None:
+                 close_timeout: float = 30.0, nice: int = 0) -> None:
         self._build, self._nice = build, nice
         self._max_restarts, self._window = max_restarts, restart_window
         self._start_timeout, self._close_timeout = start_timeout, close_timeout

@@ -56,7 +56,7 @@ def test_serving_wraps_the_engine_s_backend_in_the_job_runner_process(tmp_path, 
     monkeypatch.delenv("SMLOCAL_JOB_PROCESS", raising=False)
     monkeypatch.delenv("SMLOCAL_JOB_PROCESS_NICE", raising=False)
     settings = Settings(state_dir=tmp_path, backend="fake")
-    assert settings.job_process and settings.job_process_nice == 10
+    assert settings.job_process and settings.job_process_nice == 5
     factory = backends.serving_factory(settings)
     assert isinstance(factory, backends.ProcessBackendFactory)
     assert factory.listen_addresses() == ["127.0.0.1"]
