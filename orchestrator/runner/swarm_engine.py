@@ -130,6 +130,7 @@ class SwarmEngine(Services, Names, Tasks, Nodes):
         self._pushed: dict[str, str] = {}  # local image id → REGISTRY/NAME@DIGEST
         self._pending: dict[str, ContainerRequest] = {}  # created, not started
         self._job_hosts: dict[str, dict[str, str]] = {}  # runner.swarm_names
+        self._staged_out: set[str] = set()  # services whose node folder went back and is gone
         # service id → (when smlocal removed it, the service, its task then)
         self._stopped: dict[str, tuple[float, dict | None, dict | None]] = {}
         self._transfer: TransferServer | None = None
@@ -313,12 +314,15 @@ class SwarmEngine(Services, Names, Tasks, Nodes):
     def remove(self, container_id: str) -> None:
         with self._lock:
             self._pending.pop(container_id, None)
+            staged_out = container_id in self._staged_out
+            self._staged_out.discard(container_id)
         service = self._service(container_id)
         task = self._task(container_id) if service is not None else None
         if service is not None:
             self._remove_service(container_id)
             state = (task or {}).get("Status", {}).get("State")
-            if task is not None and state not in ("new", "pending", "assigned"):
+            if task is not None and not staged_out and state not in ("new", "pending",
+                                                                     "assigned"):
                 # the node folder is still there (not sent back): delete it
                 self._wait_gone(container_id, task)
                 with contextlib.suppress(InfraError):

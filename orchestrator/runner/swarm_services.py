@@ -253,6 +253,8 @@ class Services:
                                         "/node" + info["node_root"][len(self.node_dir):],
                                         *writable],
                          None, [f"node.id=={task['NodeID']}"], network)
+            with self._lock:  # the node folder is gone: `remove` need not clean it
+                self._staged_out.add(sid)
         finally:
             transfer.forget(token)
             self.remove_network(network)

@@ -182,6 +182,10 @@ class EngineHarness:
     def networks(self, prefix: str, job: str) -> list[str]:
         raise NotImplementedError
 
+    def node_folders(self, prefix: str, job: str) -> list[str]:
+        """Folders the engine made for the job's hosts outside the host folders."""
+        return []
+
     def missing_image_reason(self, image: str) -> str:
         raise NotImplementedError
 
@@ -258,6 +262,11 @@ class SwarmHarness(EngineHarness):
 
     def networks(self, prefix: str, job: str) -> list[str]:
         return [n["Name"] for n in self.docker.api.networks(filters={"label": f"{prefix}.job={job}"})]
+
+    def node_folders(self, prefix: str, job: str) -> list[str]:
+        # Both lab nodes share this machine's files: one listing covers both.
+        root = Path(self.engine.node_dir) / "smlocal-swarm"
+        return sorted(p.name for p in root.glob(f"{prefix}-{job}-*")) if root.is_dir() else []
 
     def missing_image_reason(self, image: str) -> str:
         return (f"image {image} not found locally; build it or docker pull it "
@@ -358,8 +367,9 @@ class Env:
                 self.leftovers(job),
                 (self.work_dir / job / "hosts").exists(),
                 job in backend.running_jobs(),
+                self.harness.node_folders(self.prefix, job),
             )
-            if state == (([], []), False, False):
+            if state == (([], []), False, False, []):
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"{job} not cleaned up: {state}")
