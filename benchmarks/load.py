@@ -2,22 +2,27 @@
 clients call Describe/List/ListTrainingJobsFor/Create for a fixed time (issue 15). The clients
 read a finished tuning job of `--jobs` training jobs while a second one of as many runs.
 
-The server runs in its own process (`smlocal serve`'s app, on the in-process "fake" engine by
-default, so hundreds of training jobs run in seconds without Docker; `--backend docker` runs
-real containers). The clients are boto3 clients in `--procs` worker processes
+The server runs in its own process (`smlocal serve`'s app, on the "fake" engine by default,
+whose containers are threads, so hundreds of training jobs run in seconds without Docker;
+`--backend docker` runs real containers). Its training jobs' lifecycles run in the server's job runner process
+(`runner.process_backend`, the default, at niceness +5); `--in-process` runs them in threads
+of the server itself (SMLOCAL_JOB_PROCESS=0, as before that process existed) to compare on
+the same machine. The clients are boto3 clients in `--procs` worker processes
 (`load_clients.py`, which explains the two client models): `--model closed` (each client
 sends again as soon as it is answered) or `--model open --rate R` (R requests per second in
 all, on a schedule; latency counted from the scheduled send time). Traffic goes to loopback
 only and is bounded: `--clients` clients for `--seconds`, each creating at most `--creates`
 training jobs. Reported: requests per second, p50/p99 latency and errors per operation,
 Describe's p50/p99 while the second tuning job ran and after it ended, the server's resident
-memory before and after, the CPU the server and the clients used, and the
-machine's load average (the clients share the machine with the server: on a shared or small
-machine they compete for the same cores).
+memory before and after, the CPU the server, its child processes (the job runner and
+multiprocessing's idle resource tracker) and the clients used, and the machine's load
+average (the clients share the machine with the server: on a shared or small machine they
+compete for the same cores).
 
     python3 benchmarks/load.py                                   # closed loop, 50 clients, 60 s
     python3 benchmarks/load.py --model open --rate 50            # 50 clients, 1 request/s each
     python3 benchmarks/load.py --jobs 100 --seconds 10 --clients 10
+    python3 benchmarks/load.py --model open --rate 50 --in-process   # lifecycles in the server
 """
 
 from __future__ import annotations
@@ -111,11 +116,15 @@ def main() -> None:
     parser.add_argument("--live-jobs", type=int, default=None,
                         help="training jobs of the tuning job that runs meanwhile (default: "
                              "--jobs; 0: none, the clients alone)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the training jobs' lifecycles in the server's own process "
+                             "(SMLOCAL_JOB_PROCESS=0) instead of its job runner process")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="smlocal-load-")) / "state"
     server = ServerProcess(state, SMLOCAL_BACKEND=args.backend,
-                           SMLOCAL_QUOTA_MAX_PARALLEL_TRAINING_JOBS=str(args.parallel))
+                           SMLOCAL_QUOTA_MAX_PARALLEL_TRAINING_JOBS=str(args.parallel),
+                           SMLOCAL_JOB_PROCESS="0" if args.in_process else "1")
     try:
         kw = dict(endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="x",
                   aws_secret_access_key="x")
@@ -149,10 +158,14 @@ def main() -> None:
         load_before = os.getloadavg()
         while time.monotonic() < plan.start:
             time.sleep(0.01)
-        rss_before, cpu_before = server.rss(), _cpu_seconds(server)
+        rss_before, cpu_before = server.rss(), _cpu_seconds(server.proc.pid)
+        runner_before = _runner_cpu(server)
         samples, client_cpu = run_workers(plan, args.procs)
         elapsed = args.seconds  # the schedule's window (closed loop: the last call may overrun)
-        rss_after, cpu = server.rss(), _cpu_seconds(server) - cpu_before
+        rss_after, cpu = server.rss(), _cpu_seconds(server.proc.pid) - cpu_before
+        runner = {pid: c - runner_before.get(pid, 0.0) for pid, c in _runner_cpu(server).items()}
+        print(f"job runner process: {sum(runner.values()) / elapsed:.2f} cores "
+              f"({'none: --in-process' if not runner else ', '.join(map(str, runner))})")
         load_after = os.getloadavg()
         d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="load-live") \
             if live else {}
@@ -187,10 +200,25 @@ def _report_phases(samples: list, d: dict) -> None:
                   f"{percentile(times, 50):.1f} ms, p99 {percentile(times, 99):.1f} ms")
 
 
-def _cpu_seconds(server: ServerProcess) -> float:
-    """User + system CPU time of the server process (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _runner_cpu(server: ServerProcess) -> dict[int, float]:
+    """CPU seconds of each child process of the server (the job runner, the resource
+    tracker)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == server.proc.pid:
+            found[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf(
+                "SC_CLK_TCK")
+    return found
 
 
 def report(results: dict, elapsed: float, args, usage: tuple[int, int, float, float],
@@ -202,8 +230,10 @@ def report(results: dict, elapsed: float, args, usage: tuple[int, int, float, fl
              f"({args.rate / args.clients:g}/s per client)")
     live = (f"the second tuning job {d['HyperParameterTuningJobStatus']}, {done} of its "
             f"training jobs launched meanwhile" if d else "no tuning job running meanwhile")
+    where = ("lifecycles in the server's process" if args.in_process
+             else "lifecycles in its job runner process")
     print(f"{args.clients} clients in {args.procs} processes, {model}, for {elapsed:.0f} s on "
-          f"the {args.backend} backend; {live}")
+          f"the {args.backend} backend ({where}); {live}")
     print(f"machine: {os.cpu_count()} cores, load average (1 min) {loads[0][0]:.2f} before, "
           f"{loads[1][0]:.2f} after")
     print(f"{total} requests, {total / elapsed:.0f} per second, "
