@@ -224,12 +224,12 @@ class TrainingService:
         self.backend.stop(name, "stopped")
 
     def recover(self) -> list[str]:
-        """After a restart: hand every unfinished job back to the backend to re-adopt."""
+        """After a restart: hand every unfinished job back to the backend to re-adopt. Called
+        with none too: the backend then still removes what finished jobs left behind (a crash
+        after an outcome was stored, a node lost mid-job)."""
         docs = self.store.list_training_jobs(
             statuses=[TrainingJobStatus.InProgress.value, TrainingJobStatus.Stopping.value]
         )
-        if not docs:
-            return []
         # The local image chosen at create time (documents from before it was kept: resolved
         # now; the backend reports an image that cannot run).
         specs = [spec_from_doc(d, self.settings, d.get("_LocalImage") or self.images.resolve(

@@ -168,6 +168,9 @@ class DockerEngine:
         free = (str(ip) for ip in subnet.hosts() if str(ip) != gateway)
         return {host: next(free) for host in hosts}
 
+    def sweep(self) -> None:
+        """Nothing outside containers and networks: host folders are the lifecycle's."""
+
     def remove_network(self, name: str) -> None:
         remove_quietly(lambda: self.api.remove_network(name), f"network {name}")
 

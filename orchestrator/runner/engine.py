@@ -118,6 +118,12 @@ class ContainerEngine(Protocol):
 
     def remove_network(self, name: str) -> None: ...
 
+    def sweep(self) -> None:
+        """Once, when a restarted server re-adopts its jobs: start removing in the background
+        what the engine itself left outside containers and networks (swarm: the node folders of
+        hosts whose node was lost). Returns at once; `close` waits for it."""
+        ...
+
     def create(self, request: ContainerRequest) -> str:
         """Create (not start) a container; returns its id."""
         ...

@@ -120,6 +120,7 @@ class EngineBackend:
         for path in self._ctx.work_dir.iterdir():  # folders of jobs that ended during a crash
             if path.name not in wanted and (path / "hosts").is_dir():
                 shutil.rmtree(path / "hosts", ignore_errors=True)
+        self.engine.sweep()
         for spec in specs:
             self._start(
                 JobRun(

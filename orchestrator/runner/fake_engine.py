@@ -182,6 +182,9 @@ class FakeEngine:
             subnet = len(self._networks) % 250
         return {host: f"10.{subnet}.0.{i}" for i, host in enumerate(hosts, start=2)}
 
+    def sweep(self) -> None:
+        """Nothing outside containers and networks: host folders are the lifecycle's."""
+
     def remove_network(self, name: str) -> None:
         with self._cond:
             self._networks.pop(name, None)

@@ -87,6 +87,7 @@ from orchestrator.runner.swarm_services import (
     job_labels,
     service_name,
 )
+from orchestrator.runner.swarm_sweep import Sweep
 from orchestrator.runner.swarm_tasks import Tasks
 from orchestrator.runner.swarm_transfer import TransferServer
 
@@ -99,7 +100,7 @@ def new_swarm_client() -> docker.DockerClient:
     return new_docker_client()  # the manager's engine API
 
 
-class SwarmEngine(Services, Names, Tasks, Nodes):
+class SwarmEngine(Services, Names, Sweep, Tasks, Nodes):
     """`ContainerEngine` on a swarm, talking to a manager (DOCKER_HOST or the local engine)."""
 
     def __init__(
@@ -131,6 +132,7 @@ class SwarmEngine(Services, Names, Tasks, Nodes):
         self._pending: dict[str, ContainerRequest] = {}  # created, not started
         self._job_hosts: dict[str, dict[str, str]] = {}  # runner.swarm_names
         self._staged_out: set[str] = set()  # services whose node folder went back and is gone
+        self._sweeper: threading.Thread | None = None  # runner.swarm_sweep
         # service id → (when smlocal removed it, the service, its task then)
         self._stopped: dict[str, tuple[float, dict | None, dict | None]] = {}
         self._transfer: TransferServer | None = None
@@ -149,6 +151,7 @@ class SwarmEngine(Services, Names, Tasks, Nodes):
             return self._client.api
 
     def close(self) -> None:
+        self._join_sweep()
         with self._lock:
             if self._client is not None:
                 self._client.close()

@@ -38,6 +38,20 @@ for top in os.listdir(root):
             os.chmod(d, 0o777)
 print("staged", flush=True)
 """
+# Delete the node folders (children of argv[1]) not named in argv[3:] and older than argv[2]
+# seconds: a folder in the middle of its stage-in is young (`runner.swarm_sweep`).
+SWEEP = r"""
+import os, shutil, sys, time
+root, age, keep = sys.argv[1], float(sys.argv[2]), set(sys.argv[3:])
+for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+    path = os.path.join(root, name)
+    if name in keep or os.path.islink(path) or not os.path.isdir(path):
+        continue
+    if time.time() - os.stat(path).st_mtime > age:
+        shutil.rmtree(path, ignore_errors=True)
+        print("swept", name, flush=True)
+"""
+
 STAGE_OUT = r"""
 import io, os, shutil, sys, tarfile, urllib.request
 url, root, names = sys.argv[1], sys.argv[2], sys.argv[3:]

@@ -211,12 +211,14 @@ def job_log(url: str, name: str) -> str:
 def test_losing_node_two_mid_job_is_retried_on_node_one(tmp_path, swarm_lab,  # noqa: F811
                                                         lab_api, smlocal_image) -> None:
     """kill -9 of node 2's engine while a job runs there: the node goes down, the job's try
-    is an internal error, and RetryStrategy runs it again on node 1. Last in this file: node 2
-    is brought back by `swarm-lab.sh up` afterwards."""
+    is an internal error, and RetryStrategy runs it again on node 1. Node 2 is then brought
+    back by `swarm-lab.sh up`, and the next server's start sweeps the node folder the lost
+    try left there."""
     server = start_server(swarm_lab, tmp_path / "state")
     sm, s3 = signed_clients(server.url)
     image = smlocal_image("probe")
     manager = manager_node(lab_api)
+    before = lost_folders()
     try:
         s3.create_bucket(Bucket="swarm-e2e")
         with NodeWatch(lab_api, "smlocal.job") as placement:
@@ -235,10 +237,25 @@ def test_losing_node_two_mid_job_is_retried_on_node_one(tmp_path, swarm_lab,  # 
         assert placement.nodes["swarm-lost/algo-1"] == manager
         assert model_members(s3, "swarm-lost") == {"w.txt"}
         assert "internal error, retrying (retry 1): node" in job_log(server.url, "swarm-lost")
+        left = lost_folders() - before  # the lost try's, on node 2 (the lab shares our files)
+        assert len(left) == 1, left
     finally:
         server.stop()
         subprocess.run(["bash", str(LAB_SCRIPT), "up"], check=True, capture_output=True,
                        timeout=600)
+    for folder in left:  # lost a while ago: the sweep spares folders younger than a minute
+        os.utime(folder, (folder.stat().st_atime, folder.stat().st_mtime - 600))
+    again = start_server(swarm_lab, tmp_path / "state-2")
+    try:
+        wait_for(lambda: not (lost_folders() & left), timeout=180,
+                 what="the lost try's node folder swept")
+    finally:
+        again.stop()
+
+
+def lost_folders() -> set[Path]:
+    root = Path("/var/tmp/smlocal-swarm")
+    return set(root.glob("smlocal-swarm-lost-algo-1-*")) if root.is_dir() else set()
 
 
 def probe_reports(logs: Any, name: str) -> dict[str, dict]:
