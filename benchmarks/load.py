@@ -14,9 +14,8 @@ all, on a schedule; latency counted from the scheduled send time). Traffic goes 
 only and is bounded: `--clients` clients for `--seconds`, each creating at most `--creates`
 training jobs. Reported: requests per second, p50/p99 latency and errors per operation,
 Describe's p50/p99 while the second tuning job ran and after it ended, the server's resident
-memory before and after, the CPU the server, its child processes (the job runner and
-multiprocessing's idle resource tracker) and the clients used, and the machine's load
-average (the clients share the machine with the server: on a shared or small machine they
+memory before and after, the CPU the server, its job runner process and the clients used,
+and the machine's load average (the clients share the machine with the server: on a shared or small machine they
 compete for the same cores).
 
     python3 benchmarks/load.py                                   # closed loop, 50 clients, 60 s
@@ -207,8 +206,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _runner_cpu(server: ServerProcess) -> dict[int, float]:
-    """CPU seconds of each child process of the server (the job runner, the resource
-    tracker)."""
+    """CPU seconds of each child process of the server (its job runner)."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -3,8 +3,9 @@
 A job's lifecycle (staging from S3, log streaming, artifact uploads, the engine's client) is
 Python work in threads; in the server's process it shares one GIL with the HTTP request
 threads, so a tuning job of many short training jobs made every request wait behind it.
-`ProcessBackend` builds the real backend in a child process (multiprocessing, spawn context)
-with a picklable `build` (`runner.backends.build_backend`: the same factory, Settings and
+`ProcessBackend` builds the real backend in a child process (a fresh interpreter, as
+multiprocessing's spawn makes, but without importing the server's `__main__` again) with a
+picklable `build` (`runner.backends.build_backend`: the same factory, Settings and
 server port; the child reaches our S3 over HTTP, as containers do), forwards the `Backend`
 commands over a pipe, and a reader thread turns the child's events back into `JobSink` calls
 on one dispatcher thread, in the order the child made them (`runner.process_child`).
@@ -27,9 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
-import multiprocessing
+import os
 import queue
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +42,6 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
 
 from orchestrator.runner import process_child
 from orchestrator.runner.base import Backend, JobOutcome, JobSink, JobSpec
@@ -61,7 +65,7 @@ class _Job:
 
 @dataclass
 class _Child:
-    process: Any  # multiprocessing.Process (spawn context)
+    process: subprocess.Popen
     conn: Connection
     pid: int
     reader: threading.Thread | None = None
@@ -81,7 +85,6 @@ class ProcessBackend:
         self._build, self._nice = build, nice
         self._max_restarts, self._window = max_restarts, restart_window
         self._start_timeout, self._close_timeout = start_timeout, close_timeout
-        self._mp = multiprocessing.get_context("spawn")
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
@@ -174,11 +177,10 @@ class ProcessBackend:
         if child is not None:
             with contextlib.suppress(OSError):
                 self._send(child, ("close",))
-            child.process.join(self._close_timeout)
-            if child.process.is_alive():
+            if not _exited(child.process, self._close_timeout):
                 log.warning("the job runner process did not exit; killing it")
                 child.process.kill()
-                child.process.join(10)
+                _exited(child.process, 10)
             if child.reader is not None:
                 child.reader.join(timeout=10)
         with self._lock:
@@ -212,27 +214,35 @@ class ProcessBackend:
 
     def _spawn(self) -> _Child:
         """Start a child, wait until its backend is built, start its reader thread."""
-        ours, theirs = self._mp.Pipe()
-        process = self._mp.Process(
-            target=process_child.main, name="smlocal-job-runner", daemon=False,
-            args=(theirs, self._build, multiprocessing.current_process().pid,
-                  logging.getLogger().getEffectiveLevel(), self._nice))
-        process.start()
-        theirs.close()
+        mine, theirs = socket.socketpair()
+        ours = Connection(mine.detach())
+        try:
+            ours.send((self._build, os.getpid(), logging.getLogger().getEffectiveLevel(),
+                       self._nice))  # before the start: an unpicklable build fails here
+            process = subprocess.Popen(
+                [sys.executable, "-c", process_child.BOOT, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                env=dict(os.environ, SMLOCAL_RUNNER_PATH=json.dumps(sys.path)))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         try:
             if not ours.poll(self._start_timeout):
                 raise ChildFailed(f"the job runner process did not start within "
                                   f"{self._start_timeout:g} s")
             first = ours.recv()[0]
         except (EOFError, OSError):
-            first = ("error", f"it exited with code {process.exitcode}")
+            _exited(process, 10)
+            first = ("error", f"it exited with code {process.returncode}")
         except ChildFailed:
             process.kill()
-            process.join(10)
+            _exited(process, 10)
             ours.close()
             raise
         if first[0] != "ready":
-            process.join(10)
+            _exited(process, 10)
             ours.close()
             raise ChildFailed(f"the job runner process could not start: {first[1]}")
         child = _Child(process, ours, first[1])
@@ -284,8 +294,8 @@ class ProcessBackend:
         self._dispatch.put((method, event[1:]))
 
     def _died(self, child: _Child) -> None:
-        child.process.join(10)
-        code = child.process.exitcode
+        _exited(child.process, 10)
+        code = child.process.returncode
         child.conn.close()
         now = time.monotonic()
         with self._lock:
@@ -360,3 +370,12 @@ class ProcessBackend:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the backend is closed")
+
+
+def _exited(process: subprocess.Popen, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for `process` to exit (and reap it)."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True

@@ -95,10 +95,29 @@ def _writer(conn: Connection, events: queue.SimpleQueue) -> None:
             return
 
 
+# What the server runs (`python -c BOOT <fd>`): the server's sys.path comes in the
+# environment, so the runner imports what the server imports (tests' modules included).
+BOOT = ("import json, os, sys; sys.path[:0] = json.loads(os.environ.pop('SMLOCAL_RUNNER_PATH'));"
+        " from orchestrator.runner.process_child import bootstrap; bootstrap(int(sys.argv[1]))")
+
+
+def bootstrap(fd: int) -> None:
+    """Entry point: the first message on the socket `fd` is (build, parent pid, log level,
+    nice); unlike multiprocessing's spawn, nothing of the server's `__main__` is imported
+    again, so a script that starts a server needs no `if __name__ == "__main__"` guard."""
+    conn = Connection(fd)
+    try:
+        build, parent, level, nice = conn.recv()
+    except Exception as exc:  # noqa: BLE001 - e.g. the build function cannot be imported
+        conn.send([("error", f"{type(exc).__name__}: {exc}")])
+        return
+    main(conn, build, parent, level, nice)
+
+
 def main(conn: Connection, build: Callable[[], Backend], parent: int, level: int,
          nice: int = 0) -> None:
-    """The process's entry point (multiprocessing, spawn context). `nice`: added to the
-    process's niceness (`ProcessBackend` explains why)."""
+    """Runs the backend `build()` makes until told to close. `nice`: added to the process's
+    niceness (`Settings.job_process_nice` says why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice:
         os.nice(nice)

@@ -115,7 +115,9 @@ def test_kill_9_during_a_two_instance_job_then_restart(tmp_path, docker_client,
             assert tar.extractfile("weights.txt").read().startswith(b"weights.txt from algo-")
         statuses = [t["Status"] for t in d["SecondaryStatusTransitions"]]
         assert statuses.count("Training") == 1  # re-adopted, not started again
-        wait_for(lambda: not job_containers(docker_client, name), timeout=30)
-        assert not docker_client.networks.list(filters={"label": f"smlocal.job={name}"})
+        # Clean-up follows the reported outcome (runner.lifecycle): containers, then network.
+        wait_for(lambda: not job_containers(docker_client, name) and not
+                 docker_client.networks.list(filters={"label": f"smlocal.job={name}"}),
+                 timeout=30, what="the job's containers and network to be removed")
     finally:
         server.stop()

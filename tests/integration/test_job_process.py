@@ -118,6 +118,6 @@ def test_serve_killed_with_minus_9_leaves_no_runner_and_its_restart_ends_the_job
         assert runners
     finally:
         again.stop()
-    # Stopped (SIGTERM): its runner (and multiprocessing's resource tracker) went with it.
+    # Stopped (SIGTERM): its runner went with it.
     wait_for(lambda: not [pid for pid in runners if alive(pid)], timeout=30, every=0.05,
              what=f"{runners} to exit with their server")

@@ -209,14 +209,14 @@ def test_ctrl_c_in_the_terminal_does_not_take_the_runner_down(backend) -> None:
 
 
 def test_a_server_killed_with_minus_9_leaves_no_runner_behind(tmp_path) -> None:
+    # No `if __name__ == "__main__"` guard: the runner does not import the server's script.
     script = textwrap.dedent("""
         import sys, time
         from orchestrator.runner.process_backend import ProcessBackend
         from tests.unit.runner import process_script
-        if __name__ == "__main__":
-            backend = ProcessBackend(process_script.build)
-            print(backend.pid, flush=True)
-            time.sleep(600)
+        backend = ProcessBackend(process_script.build)
+        print(backend.pid, flush=True)
+        time.sleep(600)
     """)
     path = tmp_path / "server.py"
     path.write_text(script)
