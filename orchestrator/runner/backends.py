@@ -157,7 +157,7 @@ def backend_factory(name: str) -> BackendFactory:
 
 def build_backend(name: str, settings: Settings, port: int) -> Backend:
     """Backend `name` for a server on `port`: what the job runner process builds (a
-    module-level function, so the spawn context can pickle a partial of it)."""
+    module-level function, so a partial of it pickles)."""
     return backend_factory(name).create(settings, port)
 
 

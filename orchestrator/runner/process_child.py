@@ -1,10 +1,10 @@
 """The worker process of `runner.process_backend`: builds the real backend here and runs it.
 
-Commands come from the server over one pipe; events (JobSink calls and replies) go back over
-the same pipe from one writer thread, in the order the backend made them, a batch per send.
+Commands come from the server over one socket; events (JobSink calls and replies) go back over
+the same socket from one writer thread, in the order the backend made them, a batch per send.
 
 The process ignores SIGINT: Ctrl-C in a terminal signals the whole process group, and the
-server shuts this process down itself (`close`). It exits when the server goes away (the pipe
+server shuts this process down itself (`close`). It exits when the server goes away (the socket
 closes, or the parent process changes): a server killed with -9 leaves no runner behind, and
 its restart re-adopts the jobs, as it would after any crash.
 """
