@@ -204,9 +204,11 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                         n_restarts: int = 2, maxiter: int = 100,
                         prior: Prior | None = None, groups: np.ndarray | None = None,
                         levels: Levels | None = None,
-                        warp_cols: np.ndarray | None = None) -> np.ndarray:
-    """MAP theta by multi-start L-BFGS-B: the prior mode, then `n_restarts` draws from the
-    prior. If every start fails, the prior mode is returned (a usable, if vague, model).
+                        warp_cols: np.ndarray | None = None,
+                        init: np.ndarray | None = None) -> np.ndarray:
+    """MAP theta by multi-start L-BFGS-B: the prior mode (or `init`, a theta as returned
+    here), then `n_restarts` draws from the prior. If every start fails, the prior mode is
+    returned (a usable, if vague, model).
     `groups[i]` (0..G-1) ties the length scales of columns with equal group (the one-hot
     columns of one categorical); the returned theta has one length scale per column.
     `levels` adds the level kernel (theta ends with log w), `warp_cols` input warping of
@@ -232,6 +234,10 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
     sd = np.r_[prior.spread(d), [math.sqrt(LOG_W_PRIOR[1])] * (levels is not None),
                np.full(2 * n_warp, math.sqrt(LOG_AB_VAR))]
     starts = [mode]
+    if init is not None:  # one length scale per group: the first column of each
+        first = init[: X.shape[1]] if groups is None else \
+            init[: X.shape[1]][np.unique(groups, return_index=True)[1]]
+        starts = [np.r_[first, init[X.shape[1]:]]]
     for _ in range(n_restarts):
         starts.append(np.clip(mode + sd * rng.standard_normal(d + 2 + extra) * 0.5, lo, hi))
     best_theta, best_val = np.clip(mode, lo, hi), math.inf
@@ -336,6 +342,20 @@ class Posterior:
             dmean[:, :, cols] *= dF[:, None, :]
             dvar[:, cols] *= dF
         return mean, var, dmean, dvar
+
+    def loo(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Leave-one-out predictive mean and log density of each observation [n] (targets
+        y, the first column this posterior was built on), in closed form (GPML 5.10-5.12):
+        with K^-1 = L^-T L^-1,
+          mu_-i = y_i - alpha_i / [K^-1]_ii,  s_-i^2 = 1 / [K^-1]_ii,
+          log p(y_i | y_-i) = -1/2 log s_-i^2 - (y_i - mu_-i)^2 / (2 s_-i^2) - 1/2 log 2pi,
+        the last = -1/2 log(2pi) + 1/2 log [K^-1]_ii - alpha_i^2 / (2 [K^-1]_ii)."""
+        Linv = solve_triangular(self.L, np.eye(self.L.shape[0]), lower=True,
+                                check_finite=False)
+        kinv_diag = (Linv * Linv).sum(0)
+        a = self.A[:, 0]
+        log_p = -0.5 * math.log(2 * math.pi) + 0.5 * np.log(kinv_diag) - a * a / (2 * kinv_diag)
+        return y - a / kinv_diag, log_p
 
     def joint(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent covariance [m, m] at Xq (for sampling fantasies)."""

@@ -12,7 +12,10 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    Measured and off (issue 14, third session): `warp_outputs=0` (never) and 2 (only a bad
    tail that ends in a plateau, its worst value shared by two or more observations): they
    fix the mixed and boundary traps (corners stay informative) but cost sgd_digits ~20
-   points (benchmarks/strategy-notes.md).
+   points (benchmarks/strategy-notes.md). Fourth session, also off: 3-5 choose the warp
+   per history by leave-one-out cross-validation (`_data_and_theta`, select.py), with
+   `pend_warp=2` drawing a batch's fantasies from the warped GP; better sequentially on
+   all four problems screened, worse in parallel on the two scikit-learn ones.
    Above `max_points` observations the GP keeps the best third, the most recent third and a
    seeded random third (bounded memory and time for 10,000 observations).
 2. Initial design: until `n_init` observations (warm-start ones included) have a value,
@@ -41,10 +44,10 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -52,10 +55,11 @@ from threadpoolctl import ThreadpoolController
 from orchestrator.strategies._common import derive_rng, launched_count, sample_unseen, seen_keys
 from orchestrator.strategies.base import Observation, Params, RunningJob
 from orchestrator.strategies.bayesian.acquisition import LocalPenalty
+from orchestrator.strategies.bayesian.data import ModelData, build_data
 from orchestrator.strategies.bayesian.gp import Levels, Posterior, fit_hyperparameters
 from orchestrator.strategies.bayesian.optimize import EXHAUSTIVE_LIMIT, maximize_acquisition
-from orchestrator.strategies.bayesian.warp import standardise, warp_outputs
-from orchestrator.strategies.objective import loss
+from orchestrator.strategies.bayesian.select import CRITERIA, loo_score
+from orchestrator.strategies.bayesian.warp import yeojohnson_inverse
 from orchestrator.strategies.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -63,65 +67,6 @@ log = logging.getLogger(__name__)
 # contention (measured 10x slower per likelihood evaluation on 2 busy cores), so suggestions
 # run single-threaded.
 _BLAS = ThreadpoolController()
-
-
-@dataclass
-class ModelData:
-    X: np.ndarray  # [n, dim (+1 task column when transfer data is present)]
-    y: np.ndarray  # [n] standardised losses
-    n_task_cols: int  # 0 or 1
-    n_self: int  # the first n_self rows are this task's (self + parent)
-
-
-def _task_losses(space: SearchSpace, obs: list[Observation], maximize: bool,
-                 warp: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-    vals = np.array([math.nan if o.value is None else float(o.value) for o in obs])
-    vals = np.where(np.isfinite(vals), vals, math.nan)
-    losses = loss(vals, maximize)
-    ok = np.isfinite(losses)
-    if not ok.any():
-        return None
-    losses[~ok] = losses[ok].max()  # failed jobs: as bad as the worst seen
-    y = warp_outputs(losses, plateau_only=warp == 2) if warp else standardise(losses)
-    return space.to_unit_many([o.params for o in obs]), y
-
-
-def _cap(obs: list[Observation], maximize: bool, max_points: int,
-         rng: np.random.Generator) -> list[Observation]:
-    if len(obs) <= max_points:
-        return obs
-    losses = [loss(o.value, maximize) if o.value is not None and math.isfinite(o.value)
-              else math.inf for o in obs]
-    third = max_points // 3
-    keep = set(np.argsort(losses, kind="stable")[:third].tolist())
-    keep |= set(range(len(obs) - third, len(obs)))  # history order = recency
-    rest = [i for i in range(len(obs)) if i not in keep]
-    keep |= set(rng.choice(rest, size=max_points - len(keep), replace=False).tolist())
-    return [obs[i] for i in sorted(keep)]
-
-
-def build_data(space: SearchSpace, history: Sequence[Observation], maximize: bool,
-               max_points: int, rng: np.random.Generator, warp: int = 0
-               ) -> ModelData | None:
-    same = [o for o in history if o.source != "transfer"]
-    transfer = [o for o in history if o.source == "transfer"]
-    same = _cap(same, maximize, max_points, rng)
-    transfer = _cap(transfer, maximize, max(0, max_points - len(same)), rng) if transfer else []
-    own = _task_losses(space, same, maximize, warp)
-    parts = [(own, 0.0)] if own is not None else []
-    if transfer:
-        t = _task_losses(space, transfer, maximize, warp)
-        if t is not None:
-            parts.append((t, 1.0))
-    if not parts:
-        return None
-    n_task = 1 if any(task == 1.0 for _, task in parts) else 0
-    Xs, ys = [], []
-    for (X, y), task in parts:
-        Xs.append(np.hstack([X, np.full((X.shape[0], n_task), task)]))
-        ys.append(y)
-    n_self = own[1].size if own is not None else 0
-    return ModelData(np.vstack(Xs), np.concatenate(ys), n_task, n_self)
 
 
 class _Padded(Posterior):
@@ -156,7 +101,9 @@ class BayesianStrategy:
                  init: str = "random", tie_categorical: bool = True,
                  xi: float = 0.0, per_level: int = 1, bound_snap: int = 1,
                  floor: float = 0.0, lp_scale: float = 1.0, level_kernel: int = 0,
-                 input_warp: int = 0) -> None:
+                 input_warp: int = 0, select_points: int = 50,
+                 select_margin: float = 0.0, refit_iter: int = 100,
+                 pend_warp: int = 0) -> None:
         self.space = space
         self.maximize = maximize
         self.seed = seed
@@ -167,6 +114,10 @@ class BayesianStrategy:
         self.fit_points = fit_points
         self.n_restarts = n_restarts
         self.warp_outputs = warp_outputs
+        self.select_points = select_points
+        self.select_margin = select_margin
+        self.refit_iter = refit_iter
+        self.pend_warp = pend_warp
         self.init = init
         self.tie_categorical = tie_categorical
         self.xi = xi
@@ -233,12 +184,15 @@ class BayesianStrategy:
 
     def _model_based(self, history: Sequence[Observation], pending: Sequence[Params], n: int,
                      seen: set[tuple], rng: np.random.Generator) -> list[Params]:
-        data = build_data(self.space, history, self.maximize, self.max_points, rng,
-                          self.warp_outputs)
-        if data is None:
+        fitted = self._data_and_theta(history, rng)
+        if fitted is None:
             return sample_unseen(self.space, rng, n, seen)
-        theta = self._fit(data, rng)
+        data, theta, alt = fitted
         base = _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols)
+        src = None  # pend_warp=2: fantasies from the warped GP (see _with_pending)
+        if alt is not None and self.pend_warp == 2:
+            src = (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
+                           self.warp_cols), alt[0].warp)
         # all observed points, best first: the first N_LOCAL_CENTERS are perturbed, and the
         # best of each categorical level is searched around with its level held (per_level)
         order = np.argsort(data.y[: data.n_self])
@@ -248,7 +202,7 @@ class BayesianStrategy:
         launched = [o.params for o in history if o.source == "self"] + list(pending)
         lipschitz = None
         for _ in range(n):
-            post, best = self._with_pending(base, data, theta, np.array(P), rng)
+            post, best = self._with_pending(base, data, theta, np.array(P), rng, src)
             penalty = None
             if self.pending_mode.endswith("lp") and P:
                 if lipschitz is None:
@@ -267,6 +221,47 @@ class BayesianStrategy:
             out.append(config)
             launched.append(config)
         return out
+
+    def _data_and_theta(self, history: Sequence[Observation], rng: np.random.Generator
+                        ) -> tuple[ModelData, np.ndarray, tuple | None] | None:
+        """Model data and MAP theta, and the warped GP's (data, theta) when the plain one was
+        chosen. With `warp_outputs` >= 3 the output warp is chosen per history (select.py):
+        the warped and the plain GP are both fitted, and the one with the better
+        leave-one-out score on this task's observations wins (3: log density, 4: log density
+        of the best quarter, 5: rank correlation); the warp must win by `select_margin`."""
+        mode = min(self.warp_outputs, 1) if self.warp_outputs >= 3 else self.warp_outputs
+        same_rng = copy.deepcopy(rng)  # the plain data must cap to the same subset
+        data = build_data(self.space, history, self.maximize, self.max_points, rng, mode)
+        if data is None:
+            return None
+        if self.warp_outputs < 3 or not np.any(data.log_jac):
+            return data, self._fit(data, rng), None
+        plain = build_data(self.space, history, self.maximize, self.max_points, same_rng, 0)
+        assert plain is not None and data.log_jac is not None
+        criterion = CRITERIA[min(self.warp_outputs, 5) - 3]
+        # beyond `select_points` rows the two GPs are compared on a seeded subset (two fits
+        # of 50 rows cost less than one of 90), and the winner is refitted from its theta
+        rows = np.arange(plain.X.shape[0])
+        if rows.size > self.select_points:
+            rows = np.sort(rng.choice(rows.size, size=self.select_points, replace=False))
+        own = rows[rows < plain.n_self]
+        best, best_score = None, -math.inf
+        fits = []
+        for d, margin in ((plain, 0.0), (data, self.select_margin)):
+            theta = self._fit(d, rng, points=self.select_points)
+            fits.append((d, theta))
+            mean, log_p = Posterior(d.X[rows], d.y[rows], theta, self.levels,
+                                    self.warp_cols).loo(d.y[rows])
+            k = rows < plain.n_self
+            score = loo_score(criterion, log_p[k], mean[k], d.log_jac[own], plain.y[own]) \
+                - margin
+            if best is None or score > best_score:
+                best, best_score = (d, theta), score
+        assert best is not None
+        alt = fits[1] if best[0] is plain else None
+        if rows.size < plain.X.shape[0] and self.refit_iter:
+            best = (best[0], self._fit(best[0], rng, init=best[1], maxiter=self.refit_iter))
+        return best[0], best[1], alt
 
     def _lipschitz(self, base: _Padded, data: ModelData, rng: np.random.Generator) -> float:
         """L of local penalisation: the largest norm of the posterior mean's gradient over
@@ -300,21 +295,24 @@ class BayesianStrategy:
                 worst, deficit = (j, int(np.argmax(need))), float(need.max())
         return worst
 
-    def _fit(self, data: ModelData, rng: np.random.Generator) -> np.ndarray:
+    def _fit(self, data: ModelData, rng: np.random.Generator, points: int | None = None,
+             init: np.ndarray | None = None, maxiter: int = 100) -> np.ndarray:
         """MAP theta, on a seeded random subset of at most `fit_points` rows (the likelihood
         costs O(n^3) per evaluation; theta is well determined long before that). 90 rows, one
         start: 41-47 ms CPU per suggestion at 100 observations (10 dims) against 56 ms with
-        150 rows (issue 14); the benchmark's 50-evaluation runs never reach the cap."""
+        150 rows (issue 14); the benchmark's 50-evaluation runs never reach the cap. `points`
+        overrides the cap; `init` (a theta) replaces the prior mode as the one start."""
         n = data.X.shape[0]
         idx = np.arange(n)
-        if n > self.fit_points:
-            idx = np.sort(rng.choice(n, size=self.fit_points, replace=False))
+        cap = self.fit_points if points is None else points
+        if n > cap:
+            idx = np.sort(rng.choice(n, size=cap, replace=False))
         # restarts are cheap while n is small; beyond ~100 points the posterior of theta is
         # sharp and one start from the prior mode suffices (keeps a suggestion under 50 ms)
-        if idx.size < 50:
-            restarts = self.n_restarts
+        if init is not None or idx.size >= 90 or idx.size < n:
+            restarts = 0
         else:
-            restarts = min(self.n_restarts, 1) if idx.size < 90 else 0
+            restarts = self.n_restarts if idx.size < 50 else min(self.n_restarts, 1)
         groups = None
         if self.tie_categorical:
             groups = self.space.column_groups()
@@ -322,23 +320,28 @@ class BayesianStrategy:
                 groups = np.r_[groups, groups.max() + 1]
         return fit_hyperparameters(data.X[idx], data.y[idx], rng, n_restarts=restarts,
                                    groups=groups, levels=self.levels,
-                                   warp_cols=self.warp_cols)
+                                   warp_cols=self.warp_cols, init=init, maxiter=maxiter)
 
     def _with_pending(self, base: _Padded, data: ModelData, theta: np.ndarray,
-                      P: np.ndarray, rng: np.random.Generator) -> tuple[_Padded, np.ndarray]:
+                      P: np.ndarray, rng: np.random.Generator, src: tuple | None = None
+                      ) -> tuple[_Padded, np.ndarray]:
         """Posterior conditioned on fantasised outcomes of the pending points P, and the
         incumbent of each fantasy."""
         own = data.y[: data.n_self] if data.n_self else data.y
         if P.shape[0] == 0 or self.pending_mode in ("none", "lp"):
             return base, np.array([own.min()])
-        mean, cov = base.joint(P)
+        fbase = base if src is None else src[0]  # src: fantasies from the warped GP
+        mean, cov = fbase.joint(P)
         mean = mean[:, 0]
         if self.pending_mode.startswith("kb"):
             fant = mean[:, None]
         else:
-            noise = (base.sn2 + 1e-9) * np.eye(P.shape[0])
+            noise = (fbase.sn2 + 1e-9) * np.eye(P.shape[0])
             chol = np.linalg.cholesky(cov + noise)
             fant = mean[:, None] + chol @ rng.standard_normal((P.shape[0], self.n_fantasies))
+        if src is not None:  # back to the plain GP's scale, z = psi^-1(w sd + mean), and
+            lam, m, sd = src[1]  # no worse than the worst observed (a far bad tail overflows)
+            fant = np.minimum(yeojohnson_inverse(fant * sd + m, lam), own.max())
         Xp = np.hstack([P, np.zeros((P.shape[0], data.n_task_cols))])
         X = np.vstack([data.X, Xp])
         Y = np.vstack([np.repeat(data.y[:, None], fant.shape[1], axis=1), fant])

@@ -70,6 +70,30 @@ def plateau(v: np.ndarray, ties: int = 2) -> bool:
 
 
 def warp_outputs(v: np.ndarray, plateau_only: bool = False) -> np.ndarray:
+    return warp_outputs_and_log_jacobian(v, plateau_only)[0]
+
+
+def yeojohnson_inverse(w: np.ndarray, lam: float) -> np.ndarray:
+    """z with psi(z) = w (psi is increasing; values beyond psi's range are clipped to it,
+    and a bad tail that overflows becomes +inf, which callers clip)."""
+    out = np.empty_like(w, dtype=float)
+    pos = w >= 0
+    wp, wn = w[pos], w[~pos]
+    with np.errstate(over="ignore"):
+        if abs(lam) < _EPS:
+            out[pos] = np.expm1(wp)
+        else:  # (1 + z)^lam = 1 + lam w; for lam < 0, w < -1/lam
+            out[pos] = np.expm1(np.log(np.maximum(1.0 + lam * wp, 1e-300)) / lam)
+        if abs(lam - 2) < _EPS:
+            out[~pos] = -np.expm1(-wn)
+        else:
+            g = 2.0 - lam
+            out[~pos] = -np.expm1(np.log(np.maximum(1.0 - g * wn, 1e-300)) / g)
+    return out
+
+
+def warp_outputs_and_log_jacobian(v: np.ndarray, plateau_only: bool = False
+                                  ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """Standardise, then, when the losses have a long *bad* tail (positive skew: a diverging
     run among good ones), a Yeo-Johnson power transform with its maximum-likelihood lambda
     (as HEBO, Cowen-Rivers et al. 2022) so that those few values do not dominate the fit.
@@ -78,17 +102,27 @@ def warp_outputs(v: np.ndarray, plateau_only: bool = False) -> np.ndarray:
     bad tail that ends in a plateau is warped: a step between working and failing
     configurations that a stationary GP cannot fit otherwise (SVM breast cancer: no warp
     costs ~12 points); a smooth spread of bad values is information (how bad a corner is)
-    that the warp would flatten (benchmarks/strategy-notes.md, issue 14 third session)."""
+    that the warp would flatten (benchmarks/strategy-notes.md, issue 14 third session).
+    Also returns log dy/dz per point (z = standardised v, y = the output): 0 without a warp,
+    else (lambda - 1) sign(z) log1p|z| - log sd(psi(z)) (psi' as in the module docstring),
+    so that densities of y and of z can be compared (strategy.py's LOO warp choice), and
+    (lambda, mean psi(z), sd psi(z)) when warped, else None (y -> z: yeojohnson_inverse)."""
     z = standardise(v)
+    none = (z, np.zeros_like(z), None)
     if plateau_only and not plateau(v):
-        return z
+        return none
     if v.size < 4 or np.ptp(z) < 1e-12 or float(np.mean(z**3)) <= 0.0:
-        return z
+        return none
     try:
-        w = yeojohnson(z, yeojohnson_lambda(z))
+        lam = yeojohnson_lambda(z)
+        w = yeojohnson(z, lam)
     except (ValueError, FloatingPointError):
-        return z
-    return standardise(w) if np.all(np.isfinite(w)) else z
+        return none
+    sd = float(w.std())
+    if not np.all(np.isfinite(w)) or sd <= 1e-12:
+        return none
+    log_jac = (lam - 1.0) * np.sign(z) * np.log1p(np.abs(z)) - math.log(sd)
+    return (w - w.mean()) / sd, log_jac, (lam, float(w.mean()), sd)
 
 
 # ----- input warping --------------------------------------------------------------------

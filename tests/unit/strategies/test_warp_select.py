@@ -1,0 +1,143 @@
+"""Choosing the output warp by leave-one-out cross-validation (bayesian/select.py): the
+closed-form LOO quantities equal refitting without each point, the warp's log-Jacobian is
+its derivative, and the rank criterion is Spearman's rho."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from orchestrator.strategies import Observation, SearchSpace
+from orchestrator.strategies.bayesian import BayesianStrategy
+from orchestrator.strategies.bayesian.gp import Posterior
+from orchestrator.strategies.bayesian.select import average_ranks, loo_score, spearman
+from orchestrator.strategies.bayesian.warp import standardise, warp_outputs_and_log_jacobian
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_closed_form_loo_equals_conditioning_on_the_other_points(seed: int):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(5, 30)), int(rng.integers(1, 4))
+    X = rng.random((n, d))
+    y = standardise(np.sin(5 * X[:, 0]) + X.sum(1) + 0.1 * rng.standard_normal(n))
+    theta = np.r_[np.log(rng.uniform(0.2, 1.0, d)), 0.0, math.log(rng.uniform(1e-3, 0.1))]
+    mean, log_p = Posterior(X, y, theta).loo(y)
+    for i in range(n):
+        keep = np.arange(n) != i
+        post = Posterior(X[keep], y[keep], theta)
+        m, v = post.predict(X[i:i + 1])
+        s2 = v[0] + post.sn2 + 1e-8  # predictive variance of a noisy observation (+ jitter)
+        assert mean[i] == pytest.approx(m[0, 0], rel=1e-6, abs=1e-8)
+        assert log_p[i] == pytest.approx(stats.norm.logpdf(y[i], m[0, 0], math.sqrt(s2)),
+                                         rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_log_jacobian_is_the_derivative_of_the_warp(seed: int):
+    """log dy/dz by finite differences of the whole map z -> y (lambda and the standardising
+    of psi(z) held fixed, as they are for the LOO comparison)."""
+    rng = np.random.default_rng(seed)
+    v = rng.lognormal(0.0, rng.uniform(0.5, 2.5), size=int(rng.integers(6, 80)))
+    z = standardise(v)
+    y, log_jac, _ = warp_outputs_and_log_jacobian(v)
+    assert np.any(log_jac != 0)  # a lognormal sample has a long bad tail: warped
+    # y = a psi(z) + c is affine in psi: recover a, c from two points, then differentiate psi
+    from orchestrator.strategies.bayesian.warp import yeojohnson, yeojohnson_lambda
+
+    lam = yeojohnson_lambda(z)
+    psi = yeojohnson(z, lam)
+    a = (y[1] - y[0]) / (psi[1] - psi[0])
+    h = 1e-6
+    num = a * (yeojohnson(z + h, lam) - yeojohnson(z - h, lam)) / (2 * h)
+    np.testing.assert_allclose(log_jac, np.log(num), rtol=1e-5, atol=1e-6)
+
+
+def test_no_warp_has_a_zero_log_jacobian():
+    good_tail = -np.r_[np.arange(10.0), 50.0]
+    y, log_jac, params = warp_outputs_and_log_jacobian(good_tail)
+    assert params is None
+    np.testing.assert_allclose(y, standardise(good_tail))
+    assert np.all(log_jac == 0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_spearman_and_ranks_match_scipy_with_ties(seed: int):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 6, size=int(rng.integers(3, 40))).astype(float)  # many ties
+    b = a + rng.standard_normal(a.size)
+    np.testing.assert_allclose(average_ranks(a) + 1, stats.rankdata(a))
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+    assert spearman(np.ones(5), np.arange(5.0)) == 0.0
+
+
+def test_rank_criterion_ignores_the_scale_and_density_counts_the_jacobian():
+    z = np.array([-1.0, -0.5, 0.0, 2.0])
+    mean = np.array([-0.9, -0.4, 0.3, 1.0])
+    assert loo_score("rank", np.zeros(4), mean, np.zeros(4), z) == pytest.approx(1.0)
+    assert loo_score("rank", np.zeros(4), 10 * mean, np.zeros(4), z) == pytest.approx(1.0)
+    lp = np.array([-1.0, -2.0, -3.0, -4.0])
+    jac = np.array([0.5, 0.5, 0.0, -1.0])
+    assert loo_score("density", lp, mean, jac, z) == pytest.approx(-10.0 + 0.0)
+    # the best quarter, but at least 3 observations: z = -1, -0.5, 0
+    assert loo_score("density_best", lp, mean, jac, z) == pytest.approx(-0.5 - 1.5 - 3.0)
+
+
+@pytest.mark.parametrize("mode", [3, 4, 5])
+def test_warp_choice_runs_end_to_end_beyond_the_selection_subset(mode: int):
+    """With a long bad tail both GPs are fitted and one is chosen, on all observations and
+    (beyond `select_points`) on a subset with the winner refitted; suggestions stay legal."""
+    ranges = {"ContinuousParameterRanges": [
+        {"Name": f"x{i}", "MinValue": "0", "MaxValue": "1"} for i in range(3)]}
+    space = SearchSpace.from_parameter_ranges(ranges)
+    pts = space.sample(np.random.default_rng(0), 40)
+    X = space.to_unit_many(pts)
+    y = np.exp(4 * ((X - 0.3) ** 2).sum(1))  # a long bad tail: the warp applies
+    history = [Observation(p, float(v), end_order=i)
+               for i, (p, v) in enumerate(zip(pts, y, strict=True))]
+    for select_points in (50, 20):
+        s = BayesianStrategy(space, maximize=False, seed=1, warp_outputs=mode,
+                             select_points=select_points)
+        data, theta, _ = s._data_and_theta(history, np.random.default_rng(0))
+        assert data.y.shape == (40,) and np.all(np.isfinite(theta))
+        got = s.suggest(history, pts[:2], 2)
+        assert len(got) == 2 and all(0 <= float(v) <= 1 for p in got for v in p.values())
+
+
+@pytest.mark.parametrize("lam", [-1.5, -0.3, 0.0, 0.4, 1.0, 1.7, 2.0, 2.6])
+def test_yeojohnson_inverse_undoes_the_transform(lam: float):
+    from orchestrator.strategies.bayesian.warp import yeojohnson, yeojohnson_inverse
+
+    z = np.linspace(-3.0, 6.0, 37)
+    np.testing.assert_allclose(yeojohnson_inverse(yeojohnson(z, lam), lam), z, rtol=1e-9,
+                               atol=1e-9)
+
+
+def test_fantasies_from_the_warped_gp_stay_finite_on_a_far_bad_tail(caplog, monkeypatch):
+    """`pend_warp=2`: when the plain GP is chosen, a batch's fantasies are drawn from the
+    warped GP and mapped back to z's scale; a bad tail far beyond the observed values would
+    overflow there, so fantasies are clipped to the worst observed z and the model never
+    falls back to random sampling."""
+    ranges = {"ContinuousParameterRanges": [
+        {"Name": f"x{i}", "MinValue": "0", "MaxValue": "1"} for i in range(2)]}
+    space = SearchSpace.from_parameter_ranges(ranges)
+    pts = space.sample(np.random.default_rng(3), 30)
+    X = space.to_unit_many(pts)
+    y = np.exp(12 * ((X - 0.2) ** 2).sum(1))  # losses from 1 to ~e^15
+    history = [Observation(p, float(v), end_order=i)
+               for i, (p, v) in enumerate(zip(pts, y, strict=True))]
+    s = BayesianStrategy(space, maximize=False, seed=0, warp_outputs=5, pend_warp=2,
+                         select_margin=1.0)  # a margin no warp can beat: the plain GP
+    import orchestrator.strategies.bayesian.strategy as strategy_module
+
+    mapped: list[np.ndarray] = []
+    inverse = strategy_module.yeojohnson_inverse
+    monkeypatch.setattr(strategy_module, "yeojohnson_inverse",
+                        lambda w, lam: mapped.append(inverse(w, lam)) or mapped[-1])
+    with caplog.at_level("WARNING"):
+        got = s.suggest(history, pts[:0], 4)
+    assert not [r for r in caplog.records if "model failed" in r.getMessage()]
+    assert len(got) == 4 and len({space.key(p) for p in got}) == 4
+    assert len(mapped) == 3  # picks 2-4 condition on fantasies of the earlier picks
