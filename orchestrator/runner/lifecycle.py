@@ -49,6 +49,7 @@ from orchestrator.runner.staging import S3Stager, StagingError, StopRequested, a
 from orchestrator.runner.uploads import CheckpointSync, upload_files, upload_tar
 
 log = logging.getLogger(__name__)
+_TRAINING_MESSAGE = "Training image download completed. Training in progress."
 
 STOP_FILE = "stop_reason"
 # The backend's own notes are LogLines on stream "smlocal" (the controller parses no metrics
@@ -294,7 +295,7 @@ class JobRun:
         for host in self._hosts:
             ctx.engine.start(host.container_id)
         self._training_start = time.time()
-        self._status("Training", "Training image download completed. Training in progress.")
+        self._status("Training", _TRAINING_MESSAGE)
         self._watch_all(since=None)
         return self._supervise_and_finish()
 
@@ -320,6 +321,9 @@ class JobRun:
             host.container_id = by_host[host.name].id
         self._hosts = hosts
         self._training_start = min(c.started_at for c in containers)
+        # The server may have died before it stored "Training" (it is sent after the start, and
+        # from the job runner process); the controller ignores a repeated status.
+        self._status("Training", _TRAINING_MESSAGE)
         self._watch_all(since=self._log_offset)
         return self._supervise_and_finish()
 

@@ -57,6 +57,9 @@ def test_a_running_job_is_reattached_and_finished(env) -> None:
     finally:
         backend.close()
     assert outcome.kind == "completed" and outcome.model_uploaded, outcome
+    # "Training" again (the server may have died before storing it; the controller ignores
+    # a repeat), then the end as for any job.
+    assert [st for job, st, _ in sink.statuses if job == spec.name][:1] == ["Training"]
     texts = sink.texts()
     assert texts[-2:] == ["after-restart", "PROBE_END exit_code=0"]
     assert "PROBE_SLEEPING" not in texts and "loss=0.9;" not in texts  # nothing twice
