@@ -127,7 +127,9 @@ def test_many_parallel_streams_through_few_pools(
         chatty_container: str, frequent_thread_switches: None) -> None:
     with _plain_client(num_pools=2) as plain:  # the workload reproduces the race
         errors = _hammer(plain, chatty_container, threads=40)
-    assert errors and all("Pool is closed" in str(e) for e in errors), errors[:3]
+    # The workload reproduces the race (other errors may follow from it, e.g. a log stream
+    # whose pool was closed under it ends short: seen once in CI at load ~10).
+    assert any("Pool is closed" in str(e) for e in errors), {type(e).__name__ for e in errors}
 
     client = new_docker_client(num_pools=2, timeout=120)
     try:
