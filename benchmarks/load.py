@@ -31,6 +31,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -60,7 +61,7 @@ IMAGE = "smlocal/probe:latest"  # the fake engine runs the contract probe's beha
 METRIC = [{"Name": "loss", "Regex": r"loss=([0-9.]+);"}]
 
 
-def tuning_request(name: str, jobs: int, parallel: int) -> dict:
+def tuning_request(name: str, jobs: int, parallel: int, sleep: float = 0.0) -> dict:
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -72,7 +73,8 @@ def tuning_request(name: str, jobs: int, parallel: int) -> dict:
                 {"Name": "x", "MinValue": "0", "MaxValue": "1"}]},
         },
         "TrainingJobDefinition": {
-            "StaticHyperParameters": {"metrics": "loss=0.5,0.4,0.3"},
+            "StaticHyperParameters": {"metrics": "loss=0.5,0.4,0.3",
+                                      **({"sleep_seconds": f"{sleep:g}"} if sleep else {})},
             "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File",
                                        "MetricDefinitions": METRIC},
             "RoleArn": ROLE,
@@ -115,6 +117,9 @@ def main() -> None:
     parser.add_argument("--live-jobs", type=int, default=None,
                         help="training jobs of the tuning job that runs meanwhile (default: "
                              "--jobs; 0: none, the clients alone)")
+    parser.add_argument("--live-sleep", type=float, default=0.0,
+                        help="seconds each training job of the running tuning job sleeps (0: "
+                             "instant; e.g. 2: 500 jobs 20 at a time last about the window)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the training jobs' lifecycles in the server's own process "
                              "(SMLOCAL_JOB_PROCESS=0) instead of its job runner process")
@@ -146,20 +151,34 @@ def main() -> None:
         print(f"DescribeHyperParameterTuningJob of it, one client alone: p50 "
               f"{percentile(alone, 50):.1f} ms, p99 {percentile(alone, 99):.1f} ms")
         live = args.jobs if args.live_jobs is None else args.live_jobs
-        if live:
-            sm.create_hyper_parameter_tuning_job(**tuning_request("load-live", live,
-                                                                  args.parallel))
         # The workers build their clients first; everyone starts at `start`.
         plan = Plan(url=server.url, tuning=tuning, names=names, model=args.model,
-                    rate=args.rate, clients=args.clients, start=time.monotonic() + 5 + 0.2 *
+                    rate=args.rate, clients=args.clients, start=time.monotonic() + 10 + 0.5 *
                     args.clients / args.procs, seconds=args.seconds, creates=args.creates,
                     create_request=training_request())
         load_before = os.getloadavg()
-        while time.monotonic() < plan.start:
-            time.sleep(0.01)
-        rss_before, cpu_before = server.rss(), _cpu_seconds(server.proc.pid)
-        runner_before = _runner_cpu(server)
+        before: dict = {}
+
+        def at_start() -> None:
+            # The second tuning job starts a second before the window, so it runs in it
+            # however short its jobs are.
+            while time.monotonic() < plan.start - 1.0:
+                time.sleep(0.01)
+            if live:
+                sm.create_hyper_parameter_tuning_job(**tuning_request(
+                    "load-live", live, args.parallel, args.live_sleep))
+            while time.monotonic() < plan.start:
+                time.sleep(0.01)
+            before.update(rss=server.rss(), cpu=_cpu_seconds(server.proc.pid),
+                          runner=_runner_cpu(server))
+
+        # The workers are started now, so they are ready (clients warmed up) at `start`: spawned
+        # at `start`, their first requests were a second late, counted as latency.
+        waiter = threading.Thread(target=at_start)
+        waiter.start()
         samples, client_cpu = run_workers(plan, args.procs)
+        waiter.join()
+        rss_before, cpu_before, runner_before = before["rss"], before["cpu"], before["runner"]
         elapsed = args.seconds  # the schedule's window (closed loop: the last call may overrun)
         rss_after, cpu = server.rss(), _cpu_seconds(server.proc.pid) - cpu_before
         runner = {pid: c - runner_before.get(pid, 0.0) for pid, c in _runner_cpu(server).items()}

@@ -19,6 +19,7 @@ load it can offer, not the server.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import resource
 import threading
@@ -63,7 +64,10 @@ def run_workers(plan: Plan, procs: int) -> tuple[list[Sample], float]:
     samples: list[Sample] = []
     cpu = 0.0
     for _ in workers:
-        got, used = queue.get(timeout=plan.start - time.monotonic() + plan.seconds + 600)
+        reply = queue.get(timeout=plan.start - time.monotonic() + plan.seconds + 600)
+        if isinstance(reply, str):
+            raise SystemExit(f"{reply}: not measured (a later start would fix it)")
+        got, used = reply
         samples += got
         cpu += used
     for w in workers:
@@ -78,6 +82,16 @@ def _worker(plan: Plan, indexes: list[int], queue: Any) -> None:
     clients = [_Client(plan, i, session.client(
         "sagemaker", endpoint_url=plan.url, region_name="us-east-1", aws_access_key_id="x",
         aws_secret_access_key="x", config=config)) for i in indexes]
+    # One call per client before the window: a boto3 client's first call loads its service
+    # model and opens its connection, tens of ms of this process's GIL each; 25 of them at the
+    # window's start queued every client's first requests behind each other (seconds, counted
+    # as the server's latency).
+    for client in clients:
+        client.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=plan.tuning)
+    if time.monotonic() > plan.start:  # its first requests would count its own lateness
+        queue.put(f"client process {os.getpid()} was ready "
+                  f"{time.monotonic() - plan.start:.1f} s after the window's start")
+        return
     while time.monotonic() < plan.start:
         time.sleep(min(0.05, max(0.0, plan.start - time.monotonic())))
     cpu_before = _cpu()
