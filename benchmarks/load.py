@@ -1,6 +1,9 @@
 """Load on one smlocal server: a tuning job with many short training jobs runs while concurrent
 clients call Describe/List/ListTrainingJobsFor/Create for a fixed time (issue 15). The clients
-read a finished tuning job of `--jobs` training jobs while a second one of as many runs.
+read a finished tuning job of `--jobs` training jobs while a second one of as many runs: it
+starts a second before the measured window (its jobs are instant, or `--live-sleep` seconds
+each). The client processes start and warm up every client (one call) before the window, so
+no client is late at its start.
 
 The server runs in its own process (`smlocal serve`'s app, on the "fake" engine by default,
 whose containers are threads, so hundreds of training jobs run in seconds without Docker;
@@ -22,6 +25,7 @@ compete for the same cores).
     python3 benchmarks/load.py --model open --rate 50            # 50 clients, 1 request/s each
     python3 benchmarks/load.py --jobs 100 --seconds 10 --clients 10
     python3 benchmarks/load.py --model open --rate 50 --in-process   # lifecycles in the server
+    python3 benchmarks/load.py --model open --rate 50 --live-sleep 2  # jobs of 2 s each
 """
 
 from __future__ import annotations
