@@ -106,6 +106,25 @@ class NumericParam:
         return float(self.from_unit(np.array(0.5)))
 
 
+def _parse_many(p: NumericParam, raws: list) -> np.ndarray:
+    """`p.parse` of every raw value, the centre for a missing or unparsable one. numpy's
+    conversion of numeric strings is correctly rounded, as float() is (the same values);
+    one array conversion instead of a Python call per value (a suggestion encodes its whole
+    history)."""
+    try:
+        v = np.array(raws, dtype=float)
+    except (TypeError, ValueError):  # None, or a string that is not a number
+        center = p.center()
+        vals = [p.parse(r) if r is not None else None for r in raws]
+        return np.array([center if x is None else x for x in vals], dtype=float)
+    if p.integer:
+        v = np.round(v)  # half to even, as Python's round()
+    bad = ~np.isfinite(v)
+    if bad.any():
+        v[bad] = p.center()
+    return v
+
+
 @dataclass(frozen=True)
 class CategoricalParam:
     name: str
@@ -215,9 +234,7 @@ class SearchSpace:
                         X[row, s] = 0.0
                         X[row, s.start + index[raw]] = 1.0
             else:
-                center = p.center()
-                vals = [p.parse(r) if r is not None else None for r in raws]
-                X[:, s.start] = p.to_unit(np.array([center if v is None else v for v in vals]))
+                X[:, s.start] = p.to_unit(_parse_many(p, raws))
         return X
 
     def from_unit(self, x: np.ndarray) -> Params:

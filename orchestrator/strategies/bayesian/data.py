@@ -23,10 +23,18 @@ class ModelData:
     n_self: int  # the first n_self rows are this task's (self + parent)
     log_jac: np.ndarray | None = None  # [n] log dy/dz of the output warp (warp.py)
     warp: tuple | None = None  # this task's (lambda, mean, sd) when warped
+    z: np.ndarray | None = None  # [n] standardised losses before the warp (= y without one)
+
+    def unwarped(self) -> ModelData:
+        """The same observations with the plain standardised losses as targets."""
+        assert self.z is not None
+        return ModelData(self.X, self.z, self.n_task_cols, self.n_self, np.zeros(self.z.size),
+                         None, self.z)
 
 
 def _task_losses(space: SearchSpace, obs: list[Observation], maximize: bool,
-                 warp: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple | None] | None:
+                 warp: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple | None, np.ndarray] | None:
     vals = np.array([math.nan if o.value is None else float(o.value) for o in obs])
     vals = np.where(np.isfinite(vals), vals, math.nan)
     losses = loss(vals, maximize)
@@ -34,11 +42,12 @@ def _task_losses(space: SearchSpace, obs: list[Observation], maximize: bool,
     if not ok.any():
         return None
     losses[~ok] = losses[ok].max()  # failed jobs: as bad as the worst seen
+    z = standardise(losses)
     if warp:
         y, log_jac, params = warp_outputs_and_log_jacobian(losses, plateau_only=warp == 2)
     else:
-        y, log_jac, params = standardise(losses), np.zeros(losses.size), None
-    return space.to_unit_many([o.params for o in obs]), y, log_jac, params
+        y, log_jac, params = z, np.zeros(losses.size), None
+    return space.to_unit_many([o.params for o in obs]), y, log_jac, params, z
 
 
 def _cap(obs: list[Observation], maximize: bool, max_points: int,
@@ -71,11 +80,12 @@ def build_data(space: SearchSpace, history: Sequence[Observation], maximize: boo
     if not parts:
         return None
     n_task = 1 if any(task == 1.0 for _, task in parts) else 0
-    Xs, ys, jacs = [], [], []
-    for (X, y, log_jac, _), task in parts:
+    Xs, ys, jacs, zs = [], [], [], []
+    for (X, y, log_jac, _, z), task in parts:
         Xs.append(np.hstack([X, np.full((X.shape[0], n_task), task)]))
         ys.append(y)
         jacs.append(log_jac)
+        zs.append(z)
     n_self = own[1].size if own is not None else 0
     return ModelData(np.vstack(Xs), np.concatenate(ys), n_task, n_self, np.concatenate(jacs),
-                     own[3] if own is not None else None)
+                     own[3] if own is not None else None, np.concatenate(zs))

@@ -7,15 +7,23 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    (IdenticalDataAndAlgorithm) share one task; "transfer" (TransferLearning) is a related task
    whose values are standardised on their own (removing its offset and scale) and which gets
    an extra input column (0 = this task, 1 = transfer) so the GP learns how related the tasks
-   are through that column's length scale. Each task's losses are standardised, then
-   power-transformed when a long bad tail would dominate (warp.py; `warp_outputs=1`).
-   Measured and off (issue 14, third session): `warp_outputs=0` (never) and 2 (only a bad
-   tail that ends in a plateau, its worst value shared by two or more observations): they
-   fix the mixed and boundary traps (corners stay informative) but cost sgd_digits ~20
-   points (benchmarks/strategy-notes.md). Fourth session, also off: 3-5 choose the warp
-   per history by leave-one-out cross-validation (`_data_and_theta`, select.py), with
-   `pend_warp=2` drawing a batch's fantasies from the warped GP; better sequentially on
-   all four problems screened, worse in parallel on the two scikit-learn ones.
+   are through that column's length scale. Each task's losses are standardised, and the
+   output warp (Yeo-Johnson, warp.py: it tames a long bad tail) is chosen per history
+   (`warp_outputs=5`, issue 14): the warped and the plain GP are both fitted and the warp
+   is kept unless the plain GP's leave-one-out means rank this task's observations better
+   (Spearman's rho, select.py) by more than `select_margin` = 0.02. The rough bad tail of
+   real training runs needs the warp; a smooth spread of bad values does not, and warping
+   it makes corners and other basins look uncertain (the mixed and boundary traps). Below
+   `select_min` = 16 observations the warp is kept without a comparison (rho over n points
+   has a standard error of ~1/sqrt(n); early choices of the plain GP cost the parallel
+   runs most). Beyond `select_points` = 50 the two are compared on a seeded subset of
+   `select_subset` = 30 rows and the winner keeps that theta (`refit_iter` = 0), which keeps
+   a suggestion at 100 observations as fast as one fit on 90 rows. When the plain GP is
+   chosen, a batch's fantasies are drawn from the warped GP and mapped back (`pend_warp=2`).
+   Measured alternatives (benchmarks/strategy-notes.md): 1 (always warp, the default until
+   issue 14's fifth session), 0 (never), 2 (only a tail ending in a plateau), 3-4 (LOO log
+   density: prefers the warp everywhere), `batch_models` 1-2 (a batch's picks split between
+   the two GPs).
    Above `max_points` observations the GP keeps the best third, the most recent third and a
    seeded random third (bounded memory and time for 10,000 observations).
 2. Initial design: until `n_init` observations (warm-start ones included) have a value,
@@ -44,7 +52,6 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Sequence
@@ -97,13 +104,14 @@ class BayesianStrategy:
     def __init__(self, space: SearchSpace, *, maximize: bool, seed: int | None,
                  n_init: int | None = None, pending_mode: str = "fantasy",
                  n_fantasies: int = 16, max_points: int = 300, fit_points: int = 90,
-                 n_restarts: int = 2, warp_outputs: int = 1,
+                 n_restarts: int = 2, warp_outputs: int = 5,
                  init: str = "random", tie_categorical: bool = True,
                  xi: float = 0.0, per_level: int = 1, bound_snap: int = 1,
                  floor: float = 0.0, lp_scale: float = 1.0, level_kernel: int = 0,
                  input_warp: int = 0, select_points: int = 50,
-                 select_margin: float = 0.0, refit_iter: int = 100,
-                 pend_warp: int = 0) -> None:
+                 select_margin: float = 0.02, refit_iter: int = 0,
+                 pend_warp: int = 2, batch_models: int = 0,
+                 select_subset: int = 30, select_min: int = 16) -> None:
         self.space = space
         self.maximize = maximize
         self.seed = seed
@@ -116,8 +124,11 @@ class BayesianStrategy:
         self.warp_outputs = warp_outputs
         self.select_points = select_points
         self.select_margin = select_margin
+        self.select_min = select_min
+        self.select_subset = select_subset
         self.refit_iter = refit_iter
         self.pend_warp = pend_warp
+        self.batch_models = batch_models
         self.init = init
         self.tie_categorical = tie_categorical
         self.xi = xi
@@ -189,8 +200,12 @@ class BayesianStrategy:
             return sample_unseen(self.space, rng, n, seen)
         data, theta, alt = fitted
         base = _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols)
+        other = None  # batch_models: (base, data, theta) of the GP the selection did not pick
+        if self.batch_models and alt is not None:
+            other = (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
+                             self.warp_cols), alt[0], alt[1])
         src = None  # pend_warp=2: fantasies from the warped GP (see _with_pending)
-        if alt is not None and self.pend_warp == 2:
+        if alt is not None and alt[0].warp is not None and self.pend_warp == 2:
             src = (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
                            self.warp_cols), alt[0].warp)
         # all observed points, best first: the first N_LOCAL_CENTERS are perturbed, and the
@@ -202,7 +217,10 @@ class BayesianStrategy:
         launched = [o.params for o in history if o.source == "self"] + list(pending)
         lipschitz = None
         for _ in range(n):
-            post, best = self._with_pending(base, data, theta, np.array(P), rng, src)
+            if other is not None and self._use_other(len(P)):
+                post, best = self._with_pending(*other, np.array(P), rng)
+            else:
+                post, best = self._with_pending(base, data, theta, np.array(P), rng, src)
             penalty = None
             if self.pending_mode.endswith("lp") and P:
                 if lipschitz is None:
@@ -225,30 +243,35 @@ class BayesianStrategy:
     def _data_and_theta(self, history: Sequence[Observation], rng: np.random.Generator
                         ) -> tuple[ModelData, np.ndarray, tuple | None] | None:
         """Model data and MAP theta, and the warped GP's (data, theta) when the plain one was
-        chosen. With `warp_outputs` >= 3 the output warp is chosen per history (select.py):
-        the warped and the plain GP are both fitted, and the one with the better
-        leave-one-out score on this task's observations wins (3: log density, 4: log density
-        of the best quarter, 5: rank correlation); the warp must win by `select_margin`."""
+        chosen (with `batch_models` = 1: the other GP, whichever won). With `warp_outputs`
+        >= 3 and at least `select_min` observations of this task, the output warp is chosen
+        per history (select.py): the warped and the plain GP are both fitted, and the one
+        with the better leave-one-out score on this task's observations wins (3: log
+        density, 4: log density of the best quarter, 5: rank correlation); the warp must win
+        by `select_margin`."""
         mode = min(self.warp_outputs, 1) if self.warp_outputs >= 3 else self.warp_outputs
-        same_rng = copy.deepcopy(rng)  # the plain data must cap to the same subset
         data = build_data(self.space, history, self.maximize, self.max_points, rng, mode)
         if data is None:
             return None
-        if self.warp_outputs < 3 or not np.any(data.log_jac):
+        if self.warp_outputs < 3 or not np.any(data.log_jac) or data.n_self < self.select_min:
             return data, self._fit(data, rng), None
-        plain = build_data(self.space, history, self.maximize, self.max_points, same_rng, 0)
-        assert plain is not None and data.log_jac is not None
+        plain = data.unwarped()
+        assert data.log_jac is not None
         criterion = CRITERIA[min(self.warp_outputs, 5) - 3]
-        # beyond `select_points` rows the two GPs are compared on a seeded subset (two fits
-        # of 50 rows cost less than one of 90), and the winner is refitted from its theta
+        # beyond `select_points` rows the two GPs are compared on a seeded subset of
+        # `select_subset` rows (two fits of 30 rows cost about one of 90) and the winner
+        # keeps that theta; `refit_iter` > 0 refits it on up to `fit_points` rows (measured:
+        # 5 iterations cost ~5 ms at 100 observations)
         rows = np.arange(plain.X.shape[0])
         if rows.size > self.select_points:
-            rows = np.sort(rng.choice(rows.size, size=self.select_points, replace=False))
+            rows = np.sort(rng.choice(rows.size, size=min(self.select_subset, rows.size),
+                                      replace=False))
         own = rows[rows < plain.n_self]
         best, best_score = None, -math.inf
         fits = []
         for d, margin in ((plain, 0.0), (data, self.select_margin)):
-            theta = self._fit(d, rng, points=self.select_points)
+            theta = self._fit(d, rng, points=rows.size if rows.size < plain.X.shape[0]
+                              else self.select_points)
             fits.append((d, theta))
             mean, log_p = Posterior(d.X[rows], d.y[rows], theta, self.levels,
                                     self.warp_cols).loo(d.y[rows])
@@ -258,10 +281,19 @@ class BayesianStrategy:
             if best is None or score > best_score:
                 best, best_score = (d, theta), score
         assert best is not None
-        alt = fits[1] if best[0] is plain else None
+        alt = fits[1] if best[0] is plain else fits[0] if self.batch_models == 1 else None
         if rows.size < plain.X.shape[0] and self.refit_iter:
             best = (best[0], self._fit(best[0], rng, init=best[1], maxiter=self.refit_iter))
         return best[0], best[1], alt
+
+    def _use_other(self, slot: int) -> bool:
+        """Whether the batch slot `slot` (pending jobs + earlier picks of this call) is
+        picked with the GP the warp selection did not choose: 1 = odd slots (a batch hedges
+        between the two models), 2 = every slot but the first when the plain GP was chosen
+        (a batch's later picks follow the always-warped default)."""
+        if self.batch_models == 1:
+            return slot % 2 == 1
+        return self.batch_models == 2 and slot >= 1
 
     def _lipschitz(self, base: _Padded, data: ModelData, rng: np.random.Generator) -> float:
         """L of local penalisation: the largest norm of the posterior mean's gradient over

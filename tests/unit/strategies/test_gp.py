@@ -132,3 +132,24 @@ def test_ei_is_highest_near_the_incumbent_of_a_smooth_function():
     grid = np.linspace(0, 1, 401)[:, None]
     x_best = grid[np.argmax(log_ei(*post.predict(grid), np.array([y.min()]))), 0]
     assert math.isclose(x_best, 0.7, abs_tol=0.1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_direct_lapack_calls_give_scipys_bits(seed: int):
+    """gp._cholesky / _cho_solve call potrf / potrs directly: the same bits as scipy's
+    cholesky / cho_solve (seeded benchmark runs must reproduce), and a matrix that is not
+    positive definite still raises LinAlgError (the strategy falls back on it)."""
+    from scipy.linalg import cho_solve, cholesky
+
+    from orchestrator.strategies.bayesian.gp import _cho_solve, _cholesky
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 80))
+    A = rng.random((n, n))
+    K = A @ A.T + 1e-3 * np.eye(n)
+    L = _cholesky(K)
+    assert np.array_equal(L, cholesky(K, lower=True, check_finite=False))
+    for B in (rng.random(n), rng.random((n, 16)), rng.random((7, n)).T):
+        assert np.array_equal(_cho_solve(L, B), cho_solve((L, True), B, check_finite=False))
+    with pytest.raises(np.linalg.LinAlgError):
+        _cholesky(-K)

@@ -144,3 +144,23 @@ def test_invalid_ranges_are_rejected_with_a_reason(bad, fragment):
     assert any(fragment in p for p in problems), problems
     with pytest.raises(ValidationError, match="validation error"):
         SearchSpace.from_parameter_ranges(bad)
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_encoding_many_parses_like_parse_one_by_one(integer: bool):
+    """to_unit_many converts a column with one numpy call when it can: the same values as
+    `parse` value by value (round half to even for integers; the centre for a missing,
+    unparsable or non-finite value), so seeded runs reproduce."""
+    from orchestrator.strategies.space import _parse_many
+
+    kind = "IntegerParameterRanges" if integer else "ContinuousParameterRanges"
+    p = SearchSpace.from_parameter_ranges({kind: [
+        {"Name": "a", "MinValue": "1", "MaxValue": "1000", "ScalingType": "Logarithmic"}]}
+    ).params[0]
+    rng = np.random.default_rng(0)
+    numbers = [repr(float(x)) for x in rng.random(500) * 1000] + [
+        "2.5", "3.5", "-0.5", "7", "1e-300", " 4.25 ", "inf", "nan", 12, 3.5]
+    for raws in (numbers, numbers + [None], numbers + ["abc"]):
+        one_by_one = [p.parse(r) if r is not None else None for r in raws]
+        expected = [p.center() if v is None else v for v in one_by_one]
+        assert _parse_many(p, raws).tolist() == expected

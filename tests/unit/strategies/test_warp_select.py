@@ -141,3 +141,71 @@ def test_fantasies_from_the_warped_gp_stay_finite_on_a_far_bad_tail(caplog, monk
     assert not [r for r in caplog.records if "model failed" in r.getMessage()]
     assert len(got) == 4 and len({space.key(p) for p in got}) == 4
     assert len(mapped) == 3  # picks 2-4 condition on fantasies of the earlier picks
+
+
+def _bad_tail_history(n: int, seed: int = 0):
+    ranges = {"ContinuousParameterRanges": [
+        {"Name": f"x{i}", "MinValue": "0", "MaxValue": "1"} for i in range(3)]}
+    space = SearchSpace.from_parameter_ranges(ranges)
+    pts = space.sample(np.random.default_rng(seed), n)
+    y = np.exp(4 * ((space.to_unit_many(pts) - 0.3) ** 2).sum(1))  # a long bad tail
+    return space, [Observation(p, float(v), end_order=i)
+                   for i, (p, v) in enumerate(zip(pts, y, strict=True))]
+
+
+def _record_fits(monkeypatch, strategy: BayesianStrategy) -> list[tuple[int, bool, int]]:
+    """(rows, warped, warm-started) of every theta fit the strategy makes."""
+    calls: list[tuple[int, bool, int]] = []
+    fit = strategy._fit
+
+    def spy(data, rng, points=None, init=None, maxiter=100):  # type: ignore[no-untyped-def]
+        calls.append((min(data.X.shape[0], points or strategy.fit_points),
+                      data.warp is not None, init is not None))
+        return fit(data, rng, points=points, init=init, maxiter=maxiter)
+
+    monkeypatch.setattr(strategy, "_fit", spy)
+    return calls
+
+
+def test_default_keeps_the_warp_without_a_comparison_below_select_min(monkeypatch):
+    """Spearman's rho over n LOO predictions has a standard error of about 1/sqrt(n): with
+    fewer than `select_min` (16) observations the warped GP is kept and the plain one is
+    never fitted; from 16 on both are fitted on all rows and one is chosen."""
+    for n, expected in ((15, [(15, True, False)]), (16, [(16, False, False),
+                                                          (16, True, False)])):
+        space, history = _bad_tail_history(n)
+        s = BayesianStrategy(space, maximize=False, seed=0)
+        calls = _record_fits(monkeypatch, s)
+        data, _, _ = s._data_and_theta(history, np.random.default_rng(0))
+        assert calls == expected
+        if n == 15:
+            assert data.warp is not None and np.any(data.log_jac)
+
+
+def test_default_compares_on_a_subset_beyond_select_points_and_keeps_its_theta(monkeypatch):
+    """Beyond `select_points` (50) observations the two GPs are fitted on `select_subset`
+    (30) rows and the winner keeps that theta (no refit): two small fits, not a third on 90
+    rows, keep a suggestion under 50 ms at 100 observations. `refit_iter` > 0 refits it."""
+    space, history = _bad_tail_history(80)
+    s = BayesianStrategy(space, maximize=False, seed=0)
+    calls = _record_fits(monkeypatch, s)
+    data, theta, _ = s._data_and_theta(history, np.random.default_rng(0))
+    assert calls == [(30, False, False), (30, True, False)]
+    assert data.y.shape == (80,) and np.all(np.isfinite(theta))
+    s = BayesianStrategy(space, maximize=False, seed=0, refit_iter=20)
+    calls = _record_fits(monkeypatch, s)
+    data, _, _ = s._data_and_theta(history, np.random.default_rng(0))
+    assert calls[:2] == [(30, False, False), (30, True, False)]
+    assert calls[2] == (80, data.warp is not None, True)
+
+
+def test_unwarped_data_is_the_standardised_losses_of_the_same_rows():
+    from orchestrator.strategies.bayesian.data import build_data
+
+    space, history = _bad_tail_history(30)
+    data = build_data(space, history, False, 300, np.random.default_rng(0), 1)
+    assert data is not None and data.warp is not None
+    plain = data.unwarped()
+    np.testing.assert_array_equal(plain.X, data.X)
+    np.testing.assert_allclose(plain.y, standardise(np.array([o.value for o in history])))
+    assert plain.warp is None and not np.any(plain.log_jac)
