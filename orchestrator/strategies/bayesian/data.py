@@ -24,6 +24,7 @@ class ModelData:
     log_jac: np.ndarray | None = None  # [n] log dy/dz of the output warp (warp.py)
     warp: tuple | None = None  # this task's (lambda, mean, sd) when warped
     z: np.ndarray | None = None  # [n] standardised losses before the warp (= y without one)
+    shift: float = 0.0  # subtracted from y (a prior mean of `shift` instead of 0; mean_q)
 
     def unwarped(self) -> ModelData:
         """The same observations with the plain standardised losses as targets."""

@@ -98,14 +98,15 @@ class Prior:
     def neg_log_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         d = theta.size - 2
         t = theta[:d]
-        e2, em2 = np.exp(2 * t), np.exp(-2 * t)
-        val = float(np.sum(0.1 * e2 + 0.1 * em2))
         grad = np.empty_like(theta)
-        grad[:d] = 0.2 * e2 - 0.2 * em2
         if self.ls_log_mean is not None:
             diff = t - self.ls_log_mean
             val = float(np.sum(0.5 * diff * diff / self.ls_log_var))
             grad[:d] = diff / self.ls_log_var
+        else:
+            e2, em2 = np.exp(2 * t), np.exp(-2 * t)
+            val = float(np.sum(0.1 * e2 + 0.1 * em2))
+            grad[:d] = 0.2 * e2 - 0.2 * em2
         for i, (mean, var) in ((d, (self.sf2_mean, self.sf2_var)),
                                (d + 1, (self.sn2_mean, self.sn2_var))):
             diff = theta[i] - mean
@@ -203,7 +204,7 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Pr
     Kinv, info = dpotri(L, lower=1)
     if info != 0:
         return 1e25, np.zeros_like(theta)
-    Kinv = np.tril(Kinv) + np.tril(Kinv, -1).T
+    Kinv += np.tril(Kinv, -1).T  # potri left the upper triangle as L's: zeros (clean)
     nll = 0.5 * float(y @ alpha) + float(np.log(np.diag(L)).sum()) + 0.5 * n * math.log(2 * math.pi)
     W = np.outer(alpha, alpha) - Kinv  # GPML 5.9: dlogp/dtheta = 1/2 tr(W dK/dtheta)
     grad = np.empty_like(theta)

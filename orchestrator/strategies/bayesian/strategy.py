@@ -52,6 +52,7 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -111,7 +112,8 @@ class BayesianStrategy:
                  input_warp: int = 0, select_points: int = 50,
                  select_margin: float = 0.02, refit_iter: int = 0,
                  pend_warp: int = 2, batch_models: int = 0,
-                 select_subset: int = 30, select_min: int = 16) -> None:
+                 select_subset: int = 30, select_min: int = 16,
+                 mean_q: float = -1.0) -> None:
         self.space = space
         self.maximize = maximize
         self.seed = seed
@@ -125,6 +127,7 @@ class BayesianStrategy:
         self.select_points = select_points
         self.select_margin = select_margin
         self.select_min = select_min
+        self.mean_q = mean_q
         self.select_subset = select_subset
         self.refit_iter = refit_iter
         self.pend_warp = pend_warp
@@ -199,15 +202,15 @@ class BayesianStrategy:
         if fitted is None:
             return sample_unseen(self.space, rng, n, seen)
         data, theta, alt = fitted
+        if self.mean_q >= 0:  # prior mean: the mean_q-quantile of this task's targets
+            data = self._shifted(data, self.mean_q)
+            alt = (self._shifted(alt[0], self.mean_q), alt[1]) if alt is not None else None
         base = _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols)
         other = None  # batch_models: (base, data, theta) of the GP the selection did not pick
         if self.batch_models and alt is not None:
             other = (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
                              self.warp_cols), alt[0], alt[1])
-        src = None  # pend_warp=2: fantasies from the warped GP (see _with_pending)
-        if alt is not None and alt[0].warp is not None and self.pend_warp == 2:
-            src = (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
-                           self.warp_cols), alt[0].warp)
+        src = self._fantasy_source(alt)  # pend_warp=2 (see _with_pending)
         # all observed points, best first: the first N_LOCAL_CENTERS are perturbed, and the
         # best of each categorical level is searched around with its level held (per_level)
         order = np.argsort(data.y[: data.n_self])
@@ -285,6 +288,23 @@ class BayesianStrategy:
         if rows.size < plain.X.shape[0] and self.refit_iter:
             best = (best[0], self._fit(best[0], rng, init=best[1], maxiter=self.refit_iter))
         return best[0], best[1], alt
+
+    def _fantasy_source(self, alt: tuple | None) -> tuple | None:
+        """pend_warp=2: (posterior, warp parameters, shift) of the warped GP when the plain
+        one was chosen, for drawing a batch's fantasies."""
+        if alt is None or alt[0].warp is None or self.pend_warp != 2:
+            return None
+        return (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
+                        self.warp_cols), alt[0].warp, alt[0].shift)
+
+    def _shifted(self, data: ModelData, q: float) -> ModelData:
+        """`mean_q` >= 0: the GP's prior mean is the `mean_q`-quantile of this task's
+        targets instead of their mean (0). A pessimistic mean (0.9) makes unexplored corners
+        look bad rather than average; measured in parallel, it helped hartmann6, mixed and
+        levels and cost sgd_digits, svm_breast_cancer and boundary (off; strategy-notes.md).
+        The shift is applied to the fitted data (theta is fitted with mean 0)."""
+        c = float(np.quantile(data.y[: max(data.n_self, 1)], q))
+        return dataclasses.replace(data, y=data.y - c, shift=c)
 
     def _use_other(self, slot: int) -> bool:
         """Whether the batch slot `slot` (pending jobs + earlier picks of this call) is
@@ -373,7 +393,8 @@ class BayesianStrategy:
             fant = mean[:, None] + chol @ rng.standard_normal((P.shape[0], self.n_fantasies))
         if src is not None:  # back to the plain GP's scale, z = psi^-1(w sd + mean), and
             lam, m, sd = src[1]  # no worse than the worst observed (a far bad tail overflows)
-            fant = np.minimum(yeojohnson_inverse(fant * sd + m, lam), own.max())
+            fant = np.minimum(yeojohnson_inverse((fant + src[2]) * sd + m, lam) - data.shift,
+                              own.max())
         Xp = np.hstack([P, np.zeros((P.shape[0], data.n_task_cols))])
         X = np.vstack([data.X, Xp])
         Y = np.vstack([np.repeat(data.y[:, None], fant.shape[1], axis=1), fant])

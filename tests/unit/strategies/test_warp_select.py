@@ -209,3 +209,20 @@ def test_unwarped_data_is_the_standardised_losses_of_the_same_rows():
     np.testing.assert_array_equal(plain.X, data.X)
     np.testing.assert_allclose(plain.y, standardise(np.array([o.value for o in history])))
     assert plain.warp is None and not np.any(plain.log_jac)
+
+
+def test_mean_q_sets_the_prior_mean_to_a_quantile_of_the_targets():
+    """`mean_q` (measured, off): the GP is fitted to y - c with c the quantile, so far from
+    the data the posterior mean returns to c (here the worst target) instead of 0."""
+    from orchestrator.strategies.bayesian.data import build_data
+    from orchestrator.strategies.bayesian.gp import Posterior
+
+    space, history = _bad_tail_history(30)
+    s = BayesianStrategy(space, maximize=False, seed=0, mean_q=1.0)
+    data = build_data(space, history, False, 300, np.random.default_rng(0), 1)
+    shifted = s._shifted(data, 1.0)
+    assert shifted.shift == pytest.approx(data.y.max()) and shifted.y.max() == 0.0
+    np.testing.assert_allclose(shifted.y + shifted.shift, data.y)
+    theta = np.r_[np.full(3, np.log(0.05)), 0.0, np.log(1e-4)]  # short length scales
+    far, _ = Posterior(shifted.X, shifted.y, theta).predict(np.full((1, 3), 5.0))
+    assert far[0, 0] + shifted.shift == pytest.approx(data.y.max(), abs=1e-6)
