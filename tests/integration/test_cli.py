@@ -146,9 +146,8 @@ def test_ctrl_c_on_an_embedded_server_stops_the_job_and_leaves_no_container(
     # inherits SIGINT ignored, its children too, and Python then installs no KeyboardInterrupt
     # handler: this test's Ctrl-C would be ignored, as a shell ignores it for such jobs (it
     # failed so twice). The command gets Python's usual handler whatever started the suite.
-    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-             "sys.argv[0] = 'smlocal'; runpy.run_module('orchestrator.client.cli', "
-             "run_name='__main__', alter_sys=True)")
+    start = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "runpy.run_module('orchestrator.client.cli', run_name='__main__', alter_sys=True)")
     proc = subprocess.Popen(
         [sys.executable, "-c", start, "--endpoint",
          f"http://127.0.0.1:{free_port()}", "tune", str(tmp_path / "job.json")],

@@ -205,11 +205,10 @@ class BayesianStrategy:
         if self.mean_q >= 0:  # prior mean: the mean_q-quantile of this task's targets
             data = self._shifted(data, self.mean_q)
             alt = (self._shifted(alt[0], self.mean_q), alt[1]) if alt is not None else None
-        base = _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols)
+        base = self._posterior(data, theta)
         other = None  # batch_models: (base, data, theta) of the GP the selection did not pick
         if self.batch_models and alt is not None:
-            other = (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
-                             self.warp_cols), alt[0], alt[1])
+            other = (self._posterior(*alt), alt[0], alt[1])
         src = self._fantasy_source(alt)  # pend_warp=2 (see _with_pending)
         # all observed points, best first: the first N_LOCAL_CENTERS are perturbed, and the
         # best of each categorical level is searched around with its level held (per_level)
@@ -289,13 +288,15 @@ class BayesianStrategy:
             best = (best[0], self._fit(best[0], rng, init=best[1], maxiter=self.refit_iter))
         return best[0], best[1], alt
 
+    def _posterior(self, data: ModelData, theta: np.ndarray) -> _Padded:
+        return _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols)
+
     def _fantasy_source(self, alt: tuple | None) -> tuple | None:
         """pend_warp=2: (posterior, warp parameters, shift) of the warped GP when the plain
         one was chosen, for drawing a batch's fantasies."""
         if alt is None or alt[0].warp is None or self.pend_warp != 2:
             return None
-        return (_Padded(alt[0].X, alt[0].y, alt[1], alt[0].n_task_cols, self.levels,
-                        self.warp_cols), alt[0].warp, alt[0].shift)
+        return self._posterior(*alt), alt[0].warp, alt[0].shift
 
     def _shifted(self, data: ModelData, q: float) -> ModelData:
         """`mean_q` >= 0: the GP's prior mean is the `mean_q`-quantile of this task's
