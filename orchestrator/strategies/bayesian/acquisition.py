@@ -14,6 +14,7 @@ is log mean_f EI_f, computed as a log-sum-exp.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.special import erfcx, log_ndtr, ndtr
@@ -75,6 +76,28 @@ def log_ei_with_grad(mean: np.ndarray, var: np.ndarray, dmean: np.ndarray, dvar:
     dz = -dmean / s[:, None, None] - z[:, :, None] * (ds / s[:, None])[:, None, :]
     d_per_f = (ds / s[:, None])[:, None, :] + dlh_dz[:, :, None] * dz
     return val, np.einsum("mf,mfd->md", w, d_per_f)
+
+
+class Ensemble:
+    """Posteriors under S samples of theta, each with its incumbent(s): the acquisition is
+    log of the mean EI over the samples (and each sample's fantasies), i.e. EI with theta
+    marginalised (Snoek et al. 2012, eq. 6). `predict`-like access goes through the members."""
+
+    def __init__(self, members: list[tuple[Any, np.ndarray]]) -> None:
+        self.members = members
+
+    def log_ei(self, X: np.ndarray) -> np.ndarray:
+        vals = np.stack([log_ei(*post.predict(X), best) for post, best in self.members])
+        return logsumexp(vals, axis=0) - math.log(len(self.members))
+
+    def log_ei_with_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [log_ei_with_grad(*post.predict_with_grad(X), best)
+                 for post, best in self.members]
+        vals = np.stack([v for v, _ in parts])  # [S, m]
+        total = logsumexp(vals, axis=0)
+        w = np.exp(vals - total[None, :])  # each member's share of the mean EI
+        grad = np.einsum("sm,smd->md", w, np.stack([g for _, g in parts]))
+        return total - math.log(len(self.members)), grad
 
 
 class LocalPenalty:

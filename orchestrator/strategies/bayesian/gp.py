@@ -231,19 +231,50 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Pr
     return nll + p_val, grad + p_grad
 
 
-def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                        n_restarts: int = 2, maxiter: int = 100,
-                        prior: Prior | None = None, groups: np.ndarray | None = None,
-                        levels: Levels | None = None,
-                        warp_cols: np.ndarray | None = None,
-                        init: np.ndarray | None = None) -> np.ndarray:
-    """MAP theta by multi-start L-BFGS-B: the prior mode (or `init`, a theta as returned
-    here), then `n_restarts` draws from the prior. If every start fails, the prior mode is
-    returned (a usable, if vague, model).
-    `groups[i]` (0..G-1) ties the length scales of columns with equal group (the one-hot
-    columns of one categorical); the returned theta has one length scale per column.
-    `levels` adds the level kernel (theta ends with log w), `warp_cols` input warping of
-    those columns (then log a, log b per column)."""
+@dataclass(frozen=True)
+class ThetaObjective:
+    """The negative log posterior of theta as optimisers and samplers see it: over *grouped*
+    theta (one length scale per group of tied columns), within the box [lo, hi]; `mode` and
+    `sd` describe the prior (starts of the fit)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    prior: Prior
+    sqdiff: np.ndarray
+    level: tuple[np.ndarray, np.ndarray] | None
+    warp: tuple[np.ndarray, np.ndarray] | None
+    groups: np.ndarray | None
+    lo: np.ndarray
+    hi: np.ndarray
+    mode: np.ndarray
+    sd: np.ndarray
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        return neg_log_posterior(theta, self.X, self.y, self.prior, self.sqdiff, self.level,
+                                 self.warp)
+
+    def expand(self, theta: np.ndarray) -> np.ndarray:
+        """Grouped theta -> one length scale per column (as Posterior takes it)."""
+        if self.groups is None:
+            return theta
+        d = self.sqdiff.shape[0]
+        return np.r_[theta[:d][self.groups], theta[d:]]
+
+    def compress(self, theta: np.ndarray) -> np.ndarray:
+        """One length scale per column -> grouped theta (the first column of each group)."""
+        n_cols = self.X.shape[1]
+        if self.groups is None:
+            return theta
+        first = np.unique(self.groups, return_index=True)[1]
+        return np.r_[theta[:n_cols][first], theta[n_cols:]]
+
+
+def theta_objective(X: np.ndarray, y: np.ndarray, prior: Prior | None = None,
+                    groups: np.ndarray | None = None, levels: Levels | None = None,
+                    warp_cols: np.ndarray | None = None) -> ThetaObjective:
+    """`groups[i]` (0..G-1) ties the length scales of columns with equal group (the one-hot
+    columns of one categorical). `levels` adds the level kernel (theta ends with log w),
+    `warp_cols` input warping of those columns (then log a, log b per column)."""
     prior = prior or Prior()
     sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
     num = None if levels is None else levels.numeric(X.shape[1])
@@ -258,32 +289,40 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
     if n_warp:
         warp = (warp_cols, warp_cols if groups is None else groups[warp_cols])
     d = sqdiff.shape[0]
-    extra = (0 if levels is None else 1) + 2 * n_warp
     bnds = bounds(d, levels is not None, n_warp)
     lo, hi = np.array([b[0] for b in bnds]), np.array([b[1] for b in bnds])
     mode = np.r_[prior.mode(d), [LOG_W_PRIOR[0]] * (levels is not None), np.zeros(2 * n_warp)]
     sd = np.r_[prior.spread(d), [math.sqrt(LOG_W_PRIOR[1])] * (levels is not None),
                np.full(2 * n_warp, math.sqrt(LOG_AB_VAR))]
-    starts = [mode]
-    if init is not None:  # one length scale per group: the first column of each
-        first = init[: X.shape[1]] if groups is None else \
-            init[: X.shape[1]][np.unique(groups, return_index=True)[1]]
-        starts = [np.r_[first, init[X.shape[1]:]]]
+    return ThetaObjective(X, y, prior, sqdiff, level, warp, groups, lo, hi, mode, sd)
+
+
+def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                        n_restarts: int = 2, maxiter: int = 100,
+                        prior: Prior | None = None, groups: np.ndarray | None = None,
+                        levels: Levels | None = None,
+                        warp_cols: np.ndarray | None = None,
+                        init: np.ndarray | None = None) -> np.ndarray:
+    """MAP theta by multi-start L-BFGS-B: the prior mode (or `init`, a theta as returned
+    here), then `n_restarts` draws from the prior. If every start fails, the prior mode is
+    returned (a usable, if vague, model). The returned theta has one length scale per column
+    (see `theta_objective` for `groups`, `levels`, `warp_cols`)."""
+    obj = theta_objective(X, y, prior, groups, levels, warp_cols)
+    lo, hi, mode = obj.lo, obj.hi, obj.mode
+    starts = [mode if init is None else obj.compress(init)]
     for _ in range(n_restarts):
-        starts.append(np.clip(mode + sd * rng.standard_normal(d + 2 + extra) * 0.5, lo, hi))
+        starts.append(np.clip(mode + obj.sd * rng.standard_normal(mode.size) * 0.5, lo, hi))
     best_theta, best_val = np.clip(mode, lo, hi), math.inf
+    bnds = list(zip(lo, hi, strict=True))
     for theta0 in starts:
         try:
-            res = minimize(neg_log_posterior, np.clip(theta0, lo, hi),
-                           args=(X, y, prior, sqdiff, level, warp), jac=True, method="L-BFGS-B",
+            res = minimize(obj, np.clip(theta0, lo, hi), jac=True, method="L-BFGS-B",
                            bounds=bnds, options={"maxiter": maxiter})
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
             continue
         if np.isfinite(res.fun) and res.fun < best_val:
             best_theta, best_val = res.x, float(res.fun)
-    if groups is not None:
-        best_theta = np.r_[best_theta[:d][groups], best_theta[d:]]
-    return best_theta
+    return obj.expand(best_theta)
 
 
 class Posterior:

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from orchestrator.strategies.base import Params
-from orchestrator.strategies.bayesian.acquisition import log_ei, log_ei_with_grad
+from orchestrator.strategies.bayesian.acquisition import Ensemble, log_ei, log_ei_with_grad
 from orchestrator.strategies.bayesian.gp import Posterior
 from orchestrator.strategies.space import SearchSpace
 
@@ -41,9 +41,9 @@ N_LEVEL_CENTERS = 3  # best observed points copied into every level
 Penalty = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # X -> log value, gradient
 
 
-def _score(post: Posterior, best: np.ndarray, X: np.ndarray, penalty: Penalty | None
-           ) -> np.ndarray:
-    val = log_ei(*post.predict(X), best)
+def _score(post: Posterior | Ensemble, best: np.ndarray, X: np.ndarray,
+           penalty: Penalty | None) -> np.ndarray:
+    val = post.log_ei(X) if isinstance(post, Ensemble) else log_ei(*post.predict(X), best)
     return val if penalty is None else val + penalty(X)[0]
 
 
@@ -112,7 +112,7 @@ def _snapped(space: SearchSpace, X: np.ndarray, joint: bool = True) -> np.ndarra
     return space.project(np.vstack(out)) if out else np.empty((0, space.dim))
 
 
-def _refine(space: SearchSpace, post: Posterior, best: np.ndarray,
+def _refine(space: SearchSpace, post: Posterior | Ensemble, best: np.ndarray,
             starts: np.ndarray, penalty: Penalty | None = None) -> np.ndarray:
     """L-BFGS-B on the numeric columns of all starts at once (the objective is a sum over
     starts, so the problems stay independent); categoricals are held fixed."""
@@ -124,7 +124,10 @@ def _refine(space: SearchSpace, post: Posterior, best: np.ndarray,
 
     def f(z: np.ndarray) -> tuple[float, np.ndarray]:
         X[:, cols] = z.reshape(m, cols.size)
-        val, grad = log_ei_with_grad(*post.predict_with_grad(X), best)
+        if isinstance(post, Ensemble):
+            val, grad = post.log_ei_with_grad(X)
+        else:
+            val, grad = log_ei_with_grad(*post.predict_with_grad(X), best)
         if penalty is not None:
             pv, pg = penalty(X)
             val, grad = val + pv, grad + pg
@@ -168,7 +171,7 @@ def _starts(space: SearchSpace, C: np.ndarray, scores: np.ndarray,
     return np.array(sorted(set(chosen)))
 
 
-def maximize_acquisition(space: SearchSpace, post: Posterior, best: np.ndarray,
+def maximize_acquisition(space: SearchSpace, post: Posterior | Ensemble, best: np.ndarray,
                          rng: np.random.Generator, seen: set[tuple],
                          centers: np.ndarray, exhaustive: list[Params] | None = None,
                          *, per_level: bool = True, snap: int = 1,
