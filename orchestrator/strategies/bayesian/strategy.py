@@ -122,7 +122,8 @@ class BayesianStrategy:
                  pend_warp: int = 2, batch_models: int = 0,
                  select_subset: int = 30, select_min: int = 16,
                  mean_q: float = -1.0, n_theta: int = 0,
-                 theta_burn: int = 4, theta_thin: int = 2, theta_points: int = 60) -> None:
+                 theta_burn: int = 4, theta_thin: int = 2, theta_points: int = 60,
+                 mean_plain: int = 0) -> None:
         self.space = space
         self.maximize = maximize
         self.seed = seed
@@ -138,6 +139,7 @@ class BayesianStrategy:
         self.select_min = select_min
         self.mean_q = mean_q
         self.n_theta, self.theta_points = n_theta, theta_points
+        self.mean_plain = mean_plain
         self.theta_burn, self.theta_thin = theta_burn, theta_thin
         self.select_subset = select_subset
         self.refit_iter = refit_iter
@@ -215,7 +217,10 @@ class BayesianStrategy:
         data, theta, alt = fitted
         thetas = self._theta_samples(data, theta, rng)  # n_theta: theta marginalised
         bases = [self._posterior(data, t) for t in thetas]
-        if self.mean_q >= 0:  # prior mean: the mean_q-quantile of this task's targets
+        plain = data.warp is None
+        if self.mean_q >= 0 and self.mean_plain and plain:
+            data = self._shifted(data, self.mean_q)
+        elif self.mean_q >= 0 and not self.mean_plain:
             data = self._shifted(data, self.mean_q)
             alt = (self._shifted(alt[0], self.mean_q), alt[1]) if alt is not None else None
         base = self._posterior(data, theta)
@@ -322,7 +327,9 @@ class BayesianStrategy:
         targets instead of their mean (0). A pessimistic mean (0.9) makes unexplored corners
         look bad rather than average; measured in parallel, it helped hartmann6, mixed and
         levels and cost sgd_digits, svm_breast_cancer and boundary (off; strategy-notes.md).
-        The shift is applied to the fitted data (theta is fitted with mean 0)."""
+        The shift is applied to the fitted data (theta is fitted with mean 0). With
+        `mean_plain`, only when the plain GP was chosen (the smooth spreads of bad values):
+        sixth session, a wash overall (strategy-notes.md)."""
         c = float(np.quantile(data.y[: max(data.n_self, 1)], q))
         return dataclasses.replace(data, y=data.y - c, shift=c)
 

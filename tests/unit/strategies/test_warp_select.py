@@ -226,3 +226,17 @@ def test_mean_q_sets_the_prior_mean_to_a_quantile_of_the_targets():
     theta = np.r_[np.full(3, np.log(0.05)), 0.0, np.log(1e-4)]  # short length scales
     far, _ = Posterior(shifted.X, shifted.y, theta).predict(np.full((1, 3), 5.0))
     assert far[0, 0] + shifted.shift == pytest.approx(data.y.max(), abs=1e-6)
+
+
+@pytest.mark.parametrize(("margin", "shifted"), [(1.0, 1), (-1.0, 0)])
+def test_mean_plain_shifts_the_prior_mean_only_when_the_plain_gp_is_chosen(margin, shifted):
+    """`mean_plain` (measured, off): the pessimistic mean of `mean_q` for the smooth spreads
+    of bad values only (the plain GP chosen: select_margin 1 makes the warp lose, -1 win)."""
+    space, history = _bad_tail_history(30)
+    s = BayesianStrategy(space, maximize=False, seed=0, mean_q=0.9, mean_plain=1,
+                         select_min=0, select_margin=margin)
+    calls = []
+    real = s._shifted
+    s._shifted = lambda data, q: calls.append(data.warp) or real(data, q)  # type: ignore
+    assert len(s.suggest(history, [], 2)) == 2
+    assert len(calls) == shifted and all(w is None for w in calls)
