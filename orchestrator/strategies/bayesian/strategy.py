@@ -137,9 +137,8 @@ class BayesianStrategy:
         self.select_points = select_points
         self.select_margin = select_margin
         self.select_min = select_min
-        self.mean_q = mean_q
+        self.mean_q, self.mean_plain = mean_q, mean_plain
         self.n_theta, self.theta_points = n_theta, theta_points
-        self.mean_plain = mean_plain
         self.theta_burn, self.theta_thin = theta_burn, theta_thin
         self.select_subset = select_subset
         self.refit_iter = refit_iter
@@ -216,14 +215,13 @@ class BayesianStrategy:
             return sample_unseen(self.space, rng, n, seen)
         data, theta, alt = fitted
         thetas = self._theta_samples(data, theta, rng)  # n_theta: theta marginalised
-        bases = [self._posterior(data, t) for t in thetas]
-        plain = data.warp is None
-        if self.mean_q >= 0 and self.mean_plain and plain:
+        # prior mean: the mean_q-quantile of this task's targets (mean_plain: plain GP only)
+        if self.mean_q >= 0 and (not self.mean_plain or data.warp is None):
             data = self._shifted(data, self.mean_q)
-        elif self.mean_q >= 0 and not self.mean_plain:
-            data = self._shifted(data, self.mean_q)
-            alt = (self._shifted(alt[0], self.mean_q), alt[1]) if alt is not None else None
+            if not self.mean_plain and alt is not None:
+                alt = (self._shifted(alt[0], self.mean_q), alt[1])
         base = self._posterior(data, theta)
+        bases = [self._posterior(data, t) for t in thetas]
         other = None  # batch_models: (base, data, theta) of the GP the selection did not pick
         if self.batch_models and alt is not None:
             other = (self._posterior(*alt), alt[0], alt[1])
