@@ -22,6 +22,16 @@ shape through a long categorical length scale (Adam's learning-rate optimum is n
 theta then ends with log w; dK/dlog w = the second term, and the length-scale gradient gets
 the second term's G_N S (x_i - x'_i)^2 / l_i^2 on numeric columns.
 
+Additive term (optional, `Additive`; issue 14 trap 1): with groups g of columns (each numeric
+hyperparameter; the one-hot columns of each categorical; any task column), G of them,
+  k(x, x') += s_f^2 v / G sum_g m(r_g),   r_g the scaled distance over group g alone,
+the first-order terms of Duvenaud et al. 2011's additive kernels beside the full product. A
+point far from the data in *every* hyperparameter (a corner of the box) then still inherits
+each hyperparameter's main effect from the points that share its value there, instead of
+reverting to the prior mean: main effects explain most of the variance of hyperparameter
+response surfaces (Hutter, Hoos & Leyton-Brown 2014, fANOVA). theta then ends with log v
+(after log w); dK/dlog v = the additive term, and log l_g gets G_g sqdiff_g / l_g^2 from it.
+
 Input warping (optional, `warp_cols`): those columns enter every kernel term through the
 Kumaraswamy CDF F_c (warp.py); theta then ends with log a_c (all c), log b_c (all c). With
 D = F(x_i) - F(x_j) and dk/d(sqdiff_g) = -G / (2 l_g^2), the gradient of the negative log
@@ -47,6 +57,8 @@ LOG_SF2_BOUNDS = (math.log(5e-2), math.log(20.0))
 LOG_SN2_BOUNDS = (math.log(1e-6), math.log(1.0))
 LOG_W_BOUNDS = (math.log(1e-3), math.log(10.0))
 LOG_W_PRIOR = (math.log(0.25), 1.0)  # mean, variance of log w
+LOG_V_BOUNDS = (math.log(1e-3), math.log(100.0))
+LOG_V_PRIOR = (0.0, 1.0)  # mean, variance of log v: the additive term as strong as the product
 
 
 @dataclass(frozen=True)
@@ -115,9 +127,24 @@ class Prior:
         return val, grad
 
 
-def bounds(d: int, levels: bool = False, n_warp: int = 0) -> list[tuple[float, float]]:
+@dataclass(frozen=True)
+class Additive:
+    """The additive term's groups: `groups[i]` is column i's group (the strategy's tied length
+    scales); columns beyond them (a task column) are groups of their own."""
+
+    groups: np.ndarray
+
+    def of(self, d: int) -> np.ndarray:
+        extra = d - self.groups.size
+        if extra <= 0:
+            return self.groups
+        return np.r_[self.groups, self.groups.max() + 1 + np.arange(extra)]
+
+
+def bounds(d: int, levels: bool = False, n_warp: int = 0,
+           additive: bool = False) -> list[tuple[float, float]]:
     return ([LOG_LS_BOUNDS] * d + [LOG_SF2_BOUNDS, LOG_SN2_BOUNDS] + [LOG_W_BOUNDS] * levels
-            + [LOG_AB_BOUNDS] * (2 * n_warp))
+            + [LOG_V_BOUNDS] * additive + [LOG_AB_BOUNDS] * (2 * n_warp))
 
 
 def _matern_and_g(r: np.ndarray, sf2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -163,22 +190,32 @@ def _contract(sqdiff: np.ndarray, M: np.ndarray) -> np.ndarray:
     return np.dot(sqdiff.reshape(sqdiff.shape[0], -1), M.reshape(-1, 1)).reshape(-1)
 
 
+def _contract_each(sqdiff: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """[d]: sum_jk sqdiff[i, j, k] M[i, j, k] for each i."""
+    return np.einsum("ijk,ijk->i", sqdiff, M)
+
+
 def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Prior,
                       sqdiff: np.ndarray | None = None,
                       level: tuple[np.ndarray, np.ndarray] | None = None,
-                      warp: tuple[np.ndarray, np.ndarray] | None = None
-                      ) -> tuple[float, np.ndarray]:
+                      warp: tuple[np.ndarray, np.ndarray] | None = None,
+                      additive: bool = False) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood plus negative log prior of theta, and its gradient.
     `sqdiff` [d, n, n] = (X_i - X_i')^2 may be passed precomputed (it only depends on X); d is
     then its first dimension (a sum of columns per group: length scales tied within groups).
     `level` = (S [n, n], numeric mask [d] over sqdiff's first dimension) adds the level
     kernel's second term; theta then ends with log w. `warp` = (X columns, their rows in
-    sqdiff) warps those columns; theta then ends with their log a, then log b."""
+    sqdiff) warps those columns; theta then ends with their log a, then log b. `additive` adds
+    the additive term over sqdiff's first dimension (its groups); theta then has log v after
+    log w (not together with `warp`)."""
     n, d = X.shape[0], X.shape[1] if sqdiff is None else sqdiff.shape[0]
     ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
     if sqdiff is None:
         sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
-    off = d + 2 + (level is not None)
+    iv = d + 2 + (level is not None)  # index of log v
+    off = iv + additive
+    if warp is not None and additive:
+        raise ValueError("the additive term does not take input warping")
     if warp is not None:
         cols, rows = warp
         c = cols.size
@@ -195,6 +232,11 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Pr
         K2, G2 = _matern_and_g(rn, sf2 * w)
         K2, G2 = K2 * S, G2 * S
     K = Kf + (sn2 + JITTER) * np.eye(n) + (K2 if level is not None else 0.0)
+    if additive:
+        v = math.exp(theta[iv])
+        Ka, Ga = _matern_and_g(np.sqrt(sqdiff / (ls * ls)[:, None, None]), sf2 * v / d)
+        K3 = Ka.sum(0)
+        K = K + K3
     try:
         L = _cholesky(K)
     except np.linalg.LinAlgError:
@@ -219,6 +261,13 @@ def neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, prior: Pr
         diff = theta[d + 2] - LOG_W_PRIOR[0]
         p_val += 0.5 * diff * diff / LOG_W_PRIOR[1]
         p_grad = np.r_[p_grad, diff / LOG_W_PRIOR[1]]
+    if additive:
+        dls += _contract_each(sqdiff, W[None] * Ga)
+        grad[iv] = -0.5 * float(np.sum(W * K3))
+        grad[d] += grad[iv]
+        diff = theta[iv] - LOG_V_PRIOR[0]
+        p_val += 0.5 * diff * diff / LOG_V_PRIOR[1]
+        p_grad = np.r_[p_grad, diff / LOG_V_PRIOR[1]]
     grad[:d] = -0.5 * dls / ls**2
     if warp is not None:
         WG = W * G + (W * G2 if level is not None else 0.0)
@@ -243,6 +292,7 @@ class ThetaObjective:
     sqdiff: np.ndarray
     level: tuple[np.ndarray, np.ndarray] | None
     warp: tuple[np.ndarray, np.ndarray] | None
+    additive: bool
     groups: np.ndarray | None
     lo: np.ndarray
     hi: np.ndarray
@@ -251,7 +301,7 @@ class ThetaObjective:
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         return neg_log_posterior(theta, self.X, self.y, self.prior, self.sqdiff, self.level,
-                                 self.warp)
+                                 self.warp, self.additive)
 
     def expand(self, theta: np.ndarray) -> np.ndarray:
         """Grouped theta -> one length scale per column (as Posterior takes it)."""
@@ -271,10 +321,12 @@ class ThetaObjective:
 
 def theta_objective(X: np.ndarray, y: np.ndarray, prior: Prior | None = None,
                     groups: np.ndarray | None = None, levels: Levels | None = None,
-                    warp_cols: np.ndarray | None = None) -> ThetaObjective:
+                    warp_cols: np.ndarray | None = None,
+                    additive: bool = False) -> ThetaObjective:
     """`groups[i]` (0..G-1) ties the length scales of columns with equal group (the one-hot
     columns of one categorical). `levels` adds the level kernel (theta ends with log w),
-    `warp_cols` input warping of those columns (then log a, log b per column)."""
+    `additive` the additive term over the groups (then log v), `warp_cols` input warping of
+    those columns (then log a, log b per column)."""
     prior = prior or Prior()
     sqdiff = (X.T[:, :, None] - X.T[:, None, :]) ** 2
     num = None if levels is None else levels.numeric(X.shape[1])
@@ -289,12 +341,14 @@ def theta_objective(X: np.ndarray, y: np.ndarray, prior: Prior | None = None,
     if n_warp:
         warp = (warp_cols, warp_cols if groups is None else groups[warp_cols])
     d = sqdiff.shape[0]
-    bnds = bounds(d, levels is not None, n_warp)
+    bnds = bounds(d, levels is not None, n_warp, additive)
     lo, hi = np.array([b[0] for b in bnds]), np.array([b[1] for b in bnds])
-    mode = np.r_[prior.mode(d), [LOG_W_PRIOR[0]] * (levels is not None), np.zeros(2 * n_warp)]
+    mode = np.r_[prior.mode(d), [LOG_W_PRIOR[0]] * (levels is not None),
+                 [LOG_V_PRIOR[0]] * additive, np.zeros(2 * n_warp)]
     sd = np.r_[prior.spread(d), [math.sqrt(LOG_W_PRIOR[1])] * (levels is not None),
-               np.full(2 * n_warp, math.sqrt(LOG_AB_VAR))]
-    return ThetaObjective(X, y, prior, sqdiff, level, warp, groups, lo, hi, mode, sd)
+               [math.sqrt(LOG_V_PRIOR[1])] * additive, np.full(2 * n_warp, math.sqrt(LOG_AB_VAR))]
+    return ThetaObjective(X, y, prior, sqdiff, level, warp, additive, groups, lo, hi, mode,
+                          sd)
 
 
 def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
@@ -302,12 +356,12 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                         prior: Prior | None = None, groups: np.ndarray | None = None,
                         levels: Levels | None = None,
                         warp_cols: np.ndarray | None = None,
-                        init: np.ndarray | None = None) -> np.ndarray:
+                        init: np.ndarray | None = None, additive: bool = False) -> np.ndarray:
     """MAP theta by multi-start L-BFGS-B: the prior mode (or `init`, a theta as returned
     here), then `n_restarts` draws from the prior. If every start fails, the prior mode is
     returned (a usable, if vague, model). The returned theta has one length scale per column
     (see `theta_objective` for `groups`, `levels`, `warp_cols`)."""
-    obj = theta_objective(X, y, prior, groups, levels, warp_cols)
+    obj = theta_objective(X, y, prior, groups, levels, warp_cols, additive)
     lo, hi, mode = obj.lo, obj.hi, obj.mode
     starts = [mode if init is None else obj.compress(init)]
     for _ in range(n_restarts):
@@ -328,14 +382,21 @@ def fit_hyperparameters(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
 class Posterior:
     """GP posterior for fixed theta, with several target columns sharing one Cholesky factor
     (fantasies: same inputs, different fantasised values for the pending points). With
-    `levels`, theta ends with log w (the level kernel)."""
+    `levels`, theta ends with log w (the level kernel); with `additive`, then log v."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray,
-                 levels: Levels | None = None, warp_cols: np.ndarray | None = None) -> None:
+                 levels: Levels | None = None, warp_cols: np.ndarray | None = None,
+                 additive: Additive | None = None) -> None:
         n, d = X.shape
         self.warp = None
+        iv = d + 2 + (levels is not None)
+        self.add_groups: np.ndarray | None = None
+        if additive is not None:
+            self.add_groups = additive.of(d)
+            self.n_groups = int(self.add_groups.max()) + 1
+            self.v = math.exp(theta[iv])
         if warp_cols is not None and warp_cols.size:
-            off, c = d + 2 + (levels is not None), warp_cols.size
+            off, c = iv + (additive is not None), warp_cols.size
             self.warp = (warp_cols, theta[off:off + c], theta[off + c:off + 2 * c])
         X = self._warped(X)[0]
         self.X = X
@@ -346,7 +407,7 @@ class Posterior:
         if levels is not None:
             self.w = math.exp(theta[d + 2])
             self.num = levels.numeric(d)
-        Kf, _, _ = self._kernel(X)
+        Kf = self._full_kernel(X)
         K = Kf + (self.sn2 + JITTER) * np.eye(n)
         self.L = _cholesky(K)  # GPML Alg. 2.1 line 2
         Y = Y.reshape(n, -1)
@@ -375,17 +436,59 @@ class Posterior:
         S = self.levels.same(Xq, B)
         return k + k2 * S, g, g2 * S
 
+    def _group_dist(self, Xq: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """r_g(Xq, B) [m, n, G]: the scaled distance over each group's columns."""
+        D = (Xq[:, None, :] - B[None, :, :]) / self.ls
+        if self.n_groups == self.add_groups.size:  # one column per group
+            return np.abs(D)
+        member = np.eye(self.n_groups)[self.add_groups]  # [d, G]
+        return np.sqrt((D * D) @ member)
+
+    def _additive(self, Xq: np.ndarray, B: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The additive term k_add(Xq, B) [m, n] and each group's G [m, n, G], or None."""
+        if self.add_groups is None:
+            return None
+        B = self.X if B is None else B
+        k, g = _matern_and_g(self._group_dist(Xq, B), self.sf2 * self.v / self.n_groups)
+        return k.sum(-1), g
+
+    def _full_kernel(self, Xq: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
+        """k(Xq, B) with the additive term, summed one group at a time in place ([m, n, G]
+        temporaries measured twice as slow: memory traffic, not the exponentials)."""
+        k = self._kernel(Xq, B)[0]
+        if self.add_groups is None:
+            return k
+        B = self.X if B is None else B
+        sf2 = self.sf2 * self.v / self.n_groups
+        for g in range(self.n_groups):
+            cols = np.flatnonzero(self.add_groups == g)
+            if cols.size == 1:
+                c = cols[0]
+                s = np.abs(Xq[:, c, None] - B[None, :, c])
+                s *= SQRT5 / self.ls[c]
+            else:
+                s = SQRT5 * _scaled_dist(Xq[:, cols], B[:, cols], self.ls[cols])
+            e = np.exp(-s)
+            s *= 1.0 + s / 3.0  # Matern-5/2 with s = sqrt5 r: (1 + s + s^2 / 3) e^-s
+            s += 1.0
+            s *= e
+            k += sf2 * s
+        return k
+
     def prior_var(self, Xq: np.ndarray) -> np.ndarray:
-        """k(x, x) [m]: s_f^2, plus the level term's s_f^2 w S(x, x)."""
+        """k(x, x) [m]: s_f^2, plus the level term's s_f^2 w S(x, x), plus the additive
+        term's s_f^2 v."""
+        v = self.v if self.add_groups is not None else 0.0
         if self.levels is None:
-            return np.full(Xq.shape[0], self.sf2)
+            return np.full(Xq.shape[0], self.sf2 * (1.0 + v))
         Xc = Xq[:, self.levels.cat_cols]
-        return self.sf2 * (1.0 + self.w * (Xc * Xc).sum(1) / self.levels.n_cat)
+        return self.sf2 * (1.0 + v + self.w * (Xc * Xc).sum(1) / self.levels.n_cat)
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent variance [m] at query points Xq [m, d]."""
         Xq = self._warped(Xq)[0]
-        Kq, _, _ = self._kernel(Xq)
+        Kq = self._full_kernel(Xq)
         mean = Kq @ self.A  # GPML Alg. 2.1 line 4
         V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)  # line 5
         var = np.maximum(self.prior_var(Xq) - (V * V).sum(0), 1e-12)  # line 6
@@ -402,6 +505,10 @@ class Posterior:
         dK = -G[:, :, None] * diff  # dk(x_a, X_j)/dx_a  [m, n, d]
         if G2 is not None:
             dK[:, :, self.num] -= G2[:, :, None] * diff[:, :, self.num]
+        add = self._additive(Xq)
+        if add is not None:
+            Kq = Kq + add[0]
+            dK -= add[1][:, :, self.add_groups] * diff
         mean = Kq @ self.A
         dmean = np.einsum("mnd,nf->mfd", dK, self.A)
         V = _cho_solve(self.L, Kq.T)  # K^-1 k_*  [n, m]
@@ -430,7 +537,7 @@ class Posterior:
     def joint(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent covariance [m, m] at Xq (for sampling fantasies)."""
         Xq = self._warped(Xq)[0]
-        Kq, _, _ = self._kernel(Xq)
-        Kqq, _, _ = self._kernel(Xq, Xq)
+        Kq = self._full_kernel(Xq)
+        Kqq = self._full_kernel(Xq, Xq)
         V = solve_triangular(self.L, Kq.T, lower=True, check_finite=False)
         return Kq @ self.A, Kqq - V.T @ V

@@ -39,7 +39,10 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    term of its own per categorical level, gp.Levels) and `input_warp` (Kumaraswamy CDF per
    numeric column, warp.py), and `n_theta` (theta marginalised: that many slice samples,
    mcmc.py, each with its own fantasies, EI averaged over them; up to `theta_points` rows:
-   seq50 59.7 / par4x12 65.0 against 64.1 / 65.1, and ~200 ms more per suggestion).
+   seq50 59.7 / par4x12 65.0 against 64.1 / 65.1, and ~200 ms more per suggestion), and
+   `additive` (first-order additive terms beside the product kernel, gp.Additive: par4x12
+   over 20 seeds 61.2 against 61.5, gains on the synthetic problems and losses on the
+   scikit-learn ones, at 1.6-2x the time per suggestion).
 4. Pending jobs and earlier picks of the same call are handled by fantasies: F joint draws of
    their outcomes from the posterior; the acquisition is log of the mean EI over fantasies
    (Snoek et al. 2012). "kb" (kriging believer: one fantasy equal to the posterior mean) is
@@ -67,6 +70,7 @@ from orchestrator.strategies.base import Observation, Params, RunningJob
 from orchestrator.strategies.bayesian.acquisition import Ensemble, LocalPenalty
 from orchestrator.strategies.bayesian.data import ModelData, build_data
 from orchestrator.strategies.bayesian.gp import (
+    Additive,
     Levels,
     Posterior,
     fit_hyperparameters,
@@ -89,8 +93,9 @@ class _Padded(Posterior):
     """A posterior over [encoding, task column]; queries are on this task (column = 0)."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray, n_pad: int,
-                 levels: Levels | None = None, warp_cols: np.ndarray | None = None) -> None:
-        super().__init__(X, Y, theta, levels, warp_cols)
+                 levels: Levels | None = None, warp_cols: np.ndarray | None = None,
+                 additive: Additive | None = None) -> None:
+        super().__init__(X, Y, theta, levels, warp_cols, additive)
         self.n_pad = n_pad
 
     def _pad(self, Xq: np.ndarray) -> np.ndarray:
@@ -123,7 +128,7 @@ class BayesianStrategy:
                  select_subset: int = 30, select_min: int = 16,
                  mean_q: float = -1.0, n_theta: int = 0,
                  theta_burn: int = 4, theta_thin: int = 2, theta_points: int = 60,
-                 mean_plain: int = 0) -> None:
+                 mean_plain: int = 0, additive: int = 0) -> None:
         self.space = space
         self.maximize = maximize
         self.seed = seed
@@ -155,6 +160,9 @@ class BayesianStrategy:
         cat_cols = np.setdiff1d(np.arange(space.dim), space.numeric_cols)
         self.levels = Levels(cat_cols, n_cat) if level_kernel and n_cat else None
         self.warp_cols = space.numeric_cols if input_warp and space.numeric_cols.size else None
+        if additive and (input_warp or not tie_categorical):
+            raise ValueError("additive needs tie_categorical and no input_warp")
+        self.additive = Additive(space.column_groups()) if additive else None
         size = space.size()
         self._exhaustive = space.enumerate() if size is not None and size <= EXHAUSTIVE_LIMIT \
             else None
@@ -298,7 +306,7 @@ class BayesianStrategy:
                               else self.select_points)
             fits.append((d, theta))
             mean, log_p = Posterior(d.X[rows], d.y[rows], theta, self.levels,
-                                    self.warp_cols).loo(d.y[rows])
+                                    self.warp_cols, self.additive).loo(d.y[rows])
             k = rows < plain.n_self
             score = loo_score(criterion, log_p[k], mean[k], d.log_jac[own], plain.y[own]) \
                 - margin
@@ -311,7 +319,8 @@ class BayesianStrategy:
         return best[0], best[1], alt
 
     def _posterior(self, data: ModelData, theta: np.ndarray) -> _Padded:
-        return _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols)
+        return _Padded(data.X, data.y, theta, data.n_task_cols, self.levels, self.warp_cols,
+                       self.additive)
 
     def _fantasy_source(self, alt: tuple | None) -> tuple | None:
         """pend_warp=2: (posterior, warp parameters, shift) of the warped GP when the plain
@@ -392,7 +401,8 @@ class BayesianStrategy:
             restarts = self.n_restarts if idx.size < 50 else min(self.n_restarts, 1)
         return fit_hyperparameters(data.X[idx], data.y[idx], rng, n_restarts=restarts,
                                    groups=self._groups(data), levels=self.levels,
-                                   warp_cols=self.warp_cols, init=init, maxiter=maxiter)
+                                   warp_cols=self.warp_cols, init=init, maxiter=maxiter,
+                                   additive=self.additive is not None)
 
     def _groups(self, data: ModelData) -> np.ndarray | None:
         """Columns whose length scales are tied (tie_categorical: one per categorical)."""
@@ -408,7 +418,7 @@ class BayesianStrategy:
         if not self.n_theta or data.X.shape[0] > self.theta_points:
             return []
         obj = theta_objective(data.X, data.y, groups=self._groups(data), levels=self.levels,
-                              warp_cols=self.warp_cols)
+                              warp_cols=self.warp_cols, additive=self.additive is not None)
         return sample_thetas(obj, theta, rng, self.n_theta, self.theta_burn, self.theta_thin)
 
     def _with_pending(self, base: _Padded, data: ModelData, theta: np.ndarray,
@@ -437,4 +447,5 @@ class BayesianStrategy:
         X = np.vstack([data.X, Xp])
         Y = np.vstack([np.repeat(data.y[:, None], fant.shape[1], axis=1), fant])
         best = np.minimum(own.min(), fant.min(axis=0))
-        return _Padded(X, Y, theta, data.n_task_cols, self.levels, self.warp_cols), best
+        return _Padded(X, Y, theta, data.n_task_cols, self.levels, self.warp_cols,
+                       self.additive), best
