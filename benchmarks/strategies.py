@@ -4,7 +4,10 @@
     python3 benchmarks/strategies.py --seeds 10 --workers 2 --out benchmarks/RESULTS-strategies.md
 
 Runs every optimizer on every problem and seed, in two budgets: 50 evaluations one at a time
-("seq50") and 48 evaluations as 12 rounds of 4 parallel suggestions ("par4x12"). Each finished
+("seq50") and 48 evaluations as 12 rounds of 4 parallel suggestions ("par4x12"). The trap
+problems (issue 14: mixed, levels, boundary), and smlocal-bayesian on every problem, also run
+on seeds up to --trap-seeds (20) for two sections judged on more seeds: the traps, and
+parallel against sequential. Each finished
 run is appended as one JSON line to --runs (default benchmarks/results/strategy-runs.jsonl):
 rerunning the command skips finished runs (resumable), and several processes may append to
 the same file (each line is written with one locked write). The markdown report is rebuilt
@@ -37,7 +40,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from strategy_optimizers import OPTIMIZERS, make_optimizer  # noqa: E402
 from strategy_problems import PROBLEMS  # noqa: E402
-from strategy_report import BUDGETS, render  # noqa: E402
+from strategy_report import BUDGETS, OURS, TRAPS, render  # noqa: E402
 
 from orchestrator.strategies import Observation, SearchSpace, make_strategy  # noqa: E402
 
@@ -190,6 +193,10 @@ def _versions() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--trap-seeds", type=int, default=20,
+                    help="seeds of the trap problems (mixed, levels, boundary), and of "
+                         "smlocal-bayesian on every problem, for the sections on the traps and "
+                         "on both modes; 0 skips them")
     ap.add_argument("--problems", nargs="*", default=list(ORDER), choices=list(PROBLEMS))
     ap.add_argument("--optimizers", nargs="*", default=list(OPTIMIZERS),
                     help=f"from {OPTIMIZERS}; ablations: smlocal-bayesian[option=value,...]")
@@ -203,8 +210,13 @@ def main() -> None:
     args = ap.parse_args()
 
     done = {_key(r) for r in load_runs(args.runs)}
-    tasks = [(p, o, b, s) for p in args.problems for s in range(args.seeds)
-             for b in args.budgets for o in args.optimizers if (p, o, b, s) not in done]
+    def seeds_of(p: str, o: str) -> int:
+        """The trap problems, and ours on every problem, run to --trap-seeds."""
+        return max(args.seeds, args.trap_seeds) if p in TRAPS or o == OURS else args.seeds
+
+    tasks = [(p, o, b, s) for p in args.problems for o in args.optimizers
+             for s in range(seeds_of(p, o))
+             for b in args.budgets if (p, o, b, s) not in done]
     if not args.report_only and tasks:
         print(f"{len(tasks)} runs to do ({len(done)} already in {args.runs})", flush=True)
         with Pool(args.workers) as pool:
@@ -214,8 +226,10 @@ def main() -> None:
                 print(f"[{i}/{len(tasks)}] {rec['problem']} {rec['optimizer']} {rec['budget']} "
                       f"seed {rec['seed']}: best {best:.5g}, "
                       f"{sum(rec['ask_times']):.1f} s asking", flush=True)
-    records = [r for r in load_runs(args.runs) if r["problem"] in args.problems
-               and r["optimizer"] in args.optimizers and r["seed"] < args.seeds]
+    mine = [r for r in load_runs(args.runs) if r["problem"] in args.problems
+            and r["optimizer"] in args.optimizers]
+    records = [r for r in mine if r["seed"] < args.seeds]
+    more = [r for r in mine if r["seed"] < args.trap_seeds]  # the sections over more seeds
     speed = ["(skipped)"] if args.no_speed else speed_and_memory()
     cmd = "python3 benchmarks/strategies.py " + " ".join(sys.argv[1:])
     header = ["# Strategy benchmark results", "",
@@ -223,10 +237,10 @@ def main() -> None:
               f"Machine: {os.cpu_count()} cores (shared), single-threaded BLAS; {_versions()}  ",
               f"Runs: {len(records)} (problems x optimizers x budgets x seeds "
               f"{len(args.problems)} x {len(args.optimizers)} x {len(args.budgets)} x "
-              f"{args.seeds})"]
+              f"{args.seeds}); the sections over {args.trap_seeds} seeds: {len(more)} runs"]
     notes_file = Path(__file__).parent / "strategy-notes.md"
     notes = notes_file.read_text() if notes_file.exists() else ""
-    args.out.write_text(render(records, header, speed, notes))
+    args.out.write_text(render(records, header, speed, notes, more, args.trap_seeds))
     print(f"wrote {args.out}")
 
 
