@@ -7,7 +7,9 @@ with small probability), plus (issue 14):
   of each integer with few values) put in, so every level is scored near the incumbents;
 - bound-snapped candidates: the best candidates with each numeric coordinate near a bound
   moved exactly onto it (a random or perturbed draw lands on a bound with probability 0, and
-  optima on a range's bound are common: "more epochs is better").
+  optima on a range's bound are common: "more epochs is better"); with snap=3 (the default)
+  not onto a bound the incumbent already sits on: that bound has been tried, and snapping to
+  it again holds the search there when the optimum is near it but inside.
 Small discrete spaces are scored exhaustively instead. The best few candidates, the best
 candidate of each of the best categorical combinations and of each categorical level, are
 refined jointly by L-BFGS-B over the numeric coordinates (integers relaxed, categoricals held),
@@ -87,10 +89,13 @@ def _level_candidates(space: SearchSpace, centers: np.ndarray, rng: np.random.Ge
     return np.vstack(out) if out else np.empty((0, space.dim))
 
 
-def _snapped(space: SearchSpace, X: np.ndarray, joint: bool = True) -> np.ndarray:
+def _snapped(space: SearchSpace, X: np.ndarray, joint: bool = True,
+             occupied: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Copies of X with, in turn, each near-bound numeric coordinate moved onto its bound,
     and (`joint`) one copy with all of them moved at once. (Moving every coordinate onto both bounds
-    measured worse on the boundary problem: benchmarks/strategy-notes.md.)"""
+    measured worse on the boundary problem: benchmarks/strategy-notes.md.) `occupied` =
+    (at lower, at upper) per numeric column: bounds the incumbent already sits on, which are
+    not snapped to (bound_snap=3)."""
     cols = space.numeric_cols
     if cols.size == 0 or X.shape[0] == 0:
         return np.empty((0, space.dim))
@@ -98,6 +103,8 @@ def _snapped(space: SearchSpace, X: np.ndarray, joint: bool = True) -> np.ndarra
     V = X[:, cols]
     near = (V < SNAP_WITHIN) | (V > 1.0 - SNAP_WITHIN)
     target = np.where(V < 0.5, 0.0, 1.0)
+    if occupied is not None:
+        near &= ~np.where(V < 0.5, occupied[0][None, :], occupied[1][None, :])
     for k, c in enumerate(cols):
         rows = near[:, k]
         if rows.any():
@@ -110,6 +117,16 @@ def _snapped(space: SearchSpace, X: np.ndarray, joint: bool = True) -> np.ndarra
         Y[:, cols] = np.where(near[rows], target[rows], V[rows])
         out.append(Y)
     return space.project(np.vstack(out)) if out else np.empty((0, space.dim))
+
+
+def _occupied(space: SearchSpace, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per numeric column of x (an encoded point): is it on its lower / upper bound? (An
+    integer on its bound is encoded at its cell's centre, so compare with the projection.)"""
+    cols = space.numeric_cols
+    ends = np.repeat(x[None, :], 2, axis=0)
+    ends[0, cols], ends[1, cols] = 0.0, 1.0
+    ends = space.project(ends)
+    return (np.abs(x[cols] - ends[0, cols]) < 1e-12, np.abs(x[cols] - ends[1, cols]) < 1e-12)
 
 
 def _refine(space: SearchSpace, post: Posterior | Ensemble, best: np.ndarray,
@@ -196,13 +213,16 @@ def maximize_acquisition(space: SearchSpace, post: Posterior | Ensemble, best: n
     if fixed is not None:
         C = space.set_level(C, *fixed)
     scores = _score(post, best, C, penalty)
+    occupied = None
+    if snap == 3 and centers.shape[0]:
+        occupied = _occupied(space, centers[0])
     if snap:
-        S = _snapped(space, C[np.argsort(-scores)[:N_SNAP_TOP]], snap == 1)
+        S = _snapped(space, C[np.argsort(-scores)[:N_SNAP_TOP]], snap != 2, occupied)
         C = np.vstack([C, S])
         scores = np.r_[scores, _score(post, best, S, penalty)]
     R = _refine(space, post, best, C[_starts(space, C, scores, per_level)], penalty)
     if snap:
-        R = np.vstack([R, _snapped(space, R, snap == 1)])
+        R = np.vstack([R, _snapped(space, R, snap != 2, occupied)])
     C = np.vstack([C, R])
     scores = np.r_[scores, _score(post, best, R, penalty)]
     for i in np.argsort(-scores):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from orchestrator.strategies import Observation, SearchSpace
 from orchestrator.strategies.bayesian import BayesianStrategy
 from orchestrator.strategies.bayesian.acquisition import LocalPenalty
-from orchestrator.strategies.bayesian.optimize import _level_candidates, _snapped
+from orchestrator.strategies.bayesian.optimize import _level_candidates, _occupied, _snapped
 
 SPACE = {
     "ContinuousParameterRanges": [
@@ -136,3 +136,24 @@ def test_batch_suggestions_are_distinct_and_spread():
         assert len({space.key(p) for p in batch}) == 4
         X = space.to_unit_many(batch)
         assert min(np.linalg.norm(X[i] - X[j]) for i in range(4) for j in range(i)) > 0.01, mode
+
+
+def test_bounds_the_incumbent_sits_on_are_not_snapped_to_again():
+    """bound_snap=3: a coordinate is not snapped onto a bound the incumbent already occupies
+    (that bound has been tried; snapping to it again keeps the search on it when the optimum
+    is near it but inside, like Branin's x1 = 9.42 in [-5, 10]); the other bound still is."""
+    space = SearchSpace.from_parameter_ranges(SPACE)
+    inc = space.to_unit({"lr": "1.0", "x": "-2", "k": "5", "c": "a"})
+    lo, hi = _occupied(space, inc)
+    assert lo.tolist() == [False, True, False] and hi.tolist() == [True, False, True]
+    X = space.to_unit_many([{"lr": "0.9", "x": "-1.9", "k": "4", "c": "b"},
+                            {"lr": "0.0002", "x": "2.9", "k": "1", "c": "c"}])
+    S = _snapped(space, X, joint=False, occupied=(lo, hi))
+    rendered = [space.from_unit(s) for s in S]
+    assert not any(c["lr"] == "1.0" or c["x"] == "-2.0" or c["k"] == "5" for c in rendered)
+    assert sum(c["lr"] == "0.0001" for c in rendered) == 1
+    assert sum(c["x"] == "3.0" for c in rendered) == 1
+    # near a bound: lr and x in both rows, k = 1 in the second (k = 4 is not); the first
+    # row's two sit near bounds the incumbent occupies
+    assert len(rendered) == 3
+    assert len(_snapped(space, X, joint=False)) == 5
