@@ -179,25 +179,28 @@ def modes_table(records: list[dict], n_seeds: int) -> list[str]:
 
 
 def render(records: list[dict], header: list[str], speed: list[str],
-           notes: str = "", trap_records: list[dict] | None = None, trap_seeds: int = 0) -> str:
+           notes: str = "", more_records: list[dict] | None = None, more_seeds: int = 0
+           ) -> str:
+    """The report; `more_records` (seeds below `more_seeds`) feed the sections judged on more
+    seeds than the overall table's."""
     sc = scores(records)
     out = header + ["", "## Overall: mean normalised score over problems "
                     "(0 = random search, 100 = best known)", ""]
     out += overall_table(records, sc)
-    if trap_records:
-        out += ["", f"## The traps over {trap_seeds} seeds (0-{trap_seeds - 1})", "",
-                "Issue 14's three traps, each covered by a problem, judged on twice the seeds of "
+    if more_records:
+        out += ["", f"## The traps over {more_seeds} seeds (0-{more_seeds - 1})", "",
+                "Issue 14's three traps, each covered by a problem, judged on more seeds than "
                 "the table above (one problem's score has a standard error of 2-6 points over 10 "
                 "seeds). Score at the last checkpoint; R is random search's mean over the same "
                 "seeds. The last column is the gap divided by its standard error: below -2, "
                 "we lose by more than seed noise.", ""]
-        out += trap_table(trap_records, trap_seeds)
-        modes = modes_table(trap_records, trap_seeds)
+        out += trap_table(more_records, more_seeds)
+        modes = modes_table(more_records, more_seeds)
         if modes:
-            out += ["", f"## smlocal-bayesian in both modes over {trap_seeds} seeds", "",
+            out += ["", f"## smlocal-bayesian in both modes over {more_seeds} seeds", "",
                     "Is parallel within 1.5 points of sequential beyond the seeds of the table "
-                    "above? The same runs as its smlocal-bayesian rows, plus seeds "
-                    f"10-{trap_seeds - 1} (score at the last checkpoint, mean +- s.e.).", ""]
+                    "above? The same runs as its smlocal-bayesian rows, plus the later seeds up "
+                    f"to {more_seeds - 1} (score at the last checkpoint, mean +- s.e.).", ""]
             out += modes
     if notes:
         out += ["", notes.strip()]

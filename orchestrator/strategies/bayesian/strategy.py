@@ -53,9 +53,9 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    since issue 14's seventh session) does not snap onto a bound the incumbent already sits
    on: `boundary` seq50 over 20 seeds 99.7 +- 0.1 against 98.2 +- 0.7 with 1 (always snap),
    whose three misses kept snapping Branin's x1 = 9.42 onto its bound 10; the overall means
-   did not move beyond noise (seq50 62.3 / par4x12 60.5 against 61.8 / 61.5 over 20 seeds). With `floor` > 0 a categorical
-   level launched less than `floor` / k of the time gets the next suggestion (off by
-   default: it never bound on the benchmark). On any numerical failure, or when nothing
+   did not move beyond noise (seq50 62.3 / par4x12 60.5 against 61.8 / 61.5 over 20
+   seeds). With `floor` > 0 a categorical level launched less than `floor` / k of the time
+   gets the next suggestion (off by default: it never bound on the benchmark). On any numerical failure, or when nothing
    unseen is found, fall back to seeded random sampling (never raise).
 """
 

@@ -155,7 +155,8 @@ def test_pending_modes(mode):
                                      {"select_min": 0, "select_margin": 1.0, "mean_q": 0.9},
                                      {"n_theta": 3, "theta_burn": 1, "theta_thin": 1},
                                      {"select_min": 0, "select_margin": 1.0, "mean_q": 0.9,
-                                      "mean_plain": 1}])
+                                      "mean_plain": 1},
+                                     {"additive": 1}, {"additive": 1, "level_kernel": 1}])
 def test_measured_options_run_end_to_end_with_pending_and_a_transfer_task(options, caplog):
     """The ablation options (off by default) through the whole strategy: fantasies over a
     pending batch, a transfer task column, legal unseen suggestions, and never the silent

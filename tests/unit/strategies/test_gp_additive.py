@@ -124,7 +124,7 @@ def test_a_far_corner_inherits_the_main_effects_instead_of_the_prior_mean():
     assert add_mean[0, 0] > 0.7 * truth
 
 
-def test_the_strategy_suggests_legal_distinct_configurations_with_the_additive_term():
+def test_the_strategy_suggests_legal_distinct_configurations_with_the_additive_term(caplog):
     space = SearchSpace.from_parameter_ranges({
         "ContinuousParameterRanges": [
             {"Name": "lr", "MinValue": "1e-5", "MaxValue": "1", "ScalingType": "Logarithmic"}],
@@ -137,7 +137,9 @@ def test_the_strategy_suggests_legal_distinct_configurations_with_the_additive_t
         c = space.from_unit(space.box_to_unit(rng.random((1, 3)))[0])
         v = (math.log10(float(c["lr"])) + 2) ** 2 + 0.1 * int(c["layers"])
         history.append(Observation(c, v, end_order=i))
-    out = strat.suggest(history, [history[0].params], 4)
+    with caplog.at_level("WARNING"):
+        out = strat.suggest(history, [history[0].params], 4)
+    assert not [r for r in caplog.records if "model failed" in r.getMessage()]  # no fallback
     keys = {space.key(c) for c in out}
     assert len(out) == 4 and len(keys) == 4
     assert not keys & {space.key(o.params) for o in history}
