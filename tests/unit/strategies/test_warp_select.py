@@ -212,7 +212,7 @@ def test_unwarped_data_is_the_standardised_losses_of_the_same_rows():
 
 
 def test_mean_q_sets_the_prior_mean_to_a_quantile_of_the_targets():
-    """`mean_q` (measured, off): the GP is fitted to y - c with c the quantile, so far from
+    """`mean_q` (0.9 by default): the GP is fitted to y - c with c the quantile, so far from
     the data the posterior mean returns to c (here the worst target) instead of 0."""
     from orchestrator.strategies.bayesian.data import build_data
     from orchestrator.strategies.bayesian.gp import Posterior
@@ -230,7 +230,7 @@ def test_mean_q_sets_the_prior_mean_to_a_quantile_of_the_targets():
 
 @pytest.mark.parametrize(("margin", "shifted"), [(1.0, 1), (-1.0, 0)])
 def test_mean_plain_shifts_the_prior_mean_only_when_the_plain_gp_is_chosen(margin, shifted):
-    """`mean_plain` (measured, off): the pessimistic mean of `mean_q` for the smooth spreads
+    """`mean_plain` (default): the pessimistic mean of `mean_q` for the smooth spreads
     of bad values only (the plain GP chosen: select_margin 1 makes the warp lose, -1 win)."""
     space, history = _bad_tail_history(30)
     s = BayesianStrategy(space, maximize=False, seed=0, mean_q=0.9, mean_plain=1,
@@ -240,3 +240,20 @@ def test_mean_plain_shifts_the_prior_mean_only_when_the_plain_gp_is_chosen(margi
     s._shifted = lambda data, q: calls.append(data.warp) or real(data, q)  # type: ignore
     assert len(s.suggest(history, [], 2)) == 2
     assert len(calls) == shifted and all(w is None for w in calls)
+
+
+@pytest.mark.parametrize(("pending", "n", "shifted"), [(0, 1, 0), (0, 2, 1), (2, 1, 1)])
+def test_mean_batch_shifts_the_prior_mean_only_for_a_batch(pending, n, shifted):
+    """`mean_batch` (default, issue 14's eighth session): the pessimistic prior mean only
+    when a call picks for a batch (jobs pending, or several picks), so that a batch's later
+    picks do not spread into corners that look average only because nothing is known there;
+    a sequential pick (nothing pending, one pick) keeps the mean-0 GP."""
+    space, history = _bad_tail_history(30)
+    s = BayesianStrategy(space, maximize=False, seed=0, select_min=0, select_margin=1.0)
+    assert (s.mean_q, s.mean_plain, s.mean_batch) == (0.9, 1, 1)
+    calls = []
+    real = s._shifted
+    s._shifted = lambda data, q: calls.append(q) or real(data, q)  # type: ignore
+    pend = space.sample(np.random.default_rng(7), pending)
+    assert len(s.suggest(history, pend, n)) == n
+    assert calls == [0.9] * shifted
