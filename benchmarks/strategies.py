@@ -5,9 +5,10 @@
 
 Runs every optimizer on every problem and seed, in two budgets: 50 evaluations one at a time
 ("seq50") and 48 evaluations as 12 rounds of 4 parallel suggestions ("par4x12"). The trap
-problems (issue 14: mixed, levels, boundary), and smlocal-bayesian on every problem, also run
-on seeds up to --trap-seeds (20) for two sections judged on more seeds: the traps, and
-parallel against sequential. Each finished
+problems (issue 14: mixed, levels, boundary), and every optimizer but scikit-optimize (3-5
+minutes per run) on every problem, also run on seeds up to --trap-seeds (20) for the sections
+judged on more seeds: the traps, the overall table, and parallel against sequential. Each
+finished
 run is appended as one JSON line to --runs (default benchmarks/results/strategy-runs.jsonl):
 rerunning the command skips finished runs (resumable), and several processes may append to
 the same file (each line is written with one locked write). The markdown report is rebuilt
@@ -40,7 +41,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from strategy_optimizers import OPTIMIZERS, make_optimizer  # noqa: E402
 from strategy_problems import PROBLEMS  # noqa: E402
-from strategy_report import BUDGETS, OURS, TRAPS, render  # noqa: E402
+from strategy_report import BUDGETS, render  # noqa: E402
 
 from orchestrator.strategies import Observation, SearchSpace, make_strategy  # noqa: E402
 
@@ -48,6 +49,7 @@ from orchestrator.strategies import Observation, SearchSpace, make_strategy  # n
 # defined but left out of the default run (the slowest objective: ~0.2 s per evaluation)
 ORDER = ("branin", "hartmann6", "mixed", "boundary", "levels", "svm_breast_cancer", "mlp_digits",
          "sgd_digits")
+SLOW = ("skopt-gp",)  # 3-5 min per run: only the overall table's --seeds
 
 
 def run_one(task: tuple[str, str, str, int]) -> dict:
@@ -194,9 +196,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--trap-seeds", type=int, default=20,
-                    help="seeds of the trap problems (mixed, levels, boundary), and of "
-                         "smlocal-bayesian on every problem, for the sections on the traps and "
-                         "on both modes; 0 skips them")
+                    help="seeds of every optimizer but skopt-gp (3-5 min per run) on every "
+                         "problem, for the sections over more seeds (the traps, the overall "
+                         "table, both modes); 0 skips them")
     ap.add_argument("--problems", nargs="*", default=list(ORDER), choices=list(PROBLEMS))
     ap.add_argument("--optimizers", nargs="*", default=list(OPTIMIZERS),
                     help=f"from {OPTIMIZERS}; ablations: smlocal-bayesian[option=value,...]")
@@ -211,8 +213,8 @@ def main() -> None:
 
     done = {_key(r) for r in load_runs(args.runs)}
     def seeds_of(p: str, o: str) -> int:
-        """The trap problems, and ours on every problem, run to --trap-seeds."""
-        return max(args.seeds, args.trap_seeds) if p in TRAPS or o == OURS else args.seeds
+        """Every optimizer but the slow one runs to --trap-seeds."""
+        return args.seeds if o in SLOW else max(args.seeds, args.trap_seeds)
 
     tasks = [(p, o, b, s) for p in args.problems for o in args.optimizers
              for s in range(seeds_of(p, o))

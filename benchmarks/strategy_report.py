@@ -112,6 +112,29 @@ def overall_table(records: list[dict], sc: dict) -> list[str]:
     return lines
 
 
+def overall_more_table(records: list[dict], n_seeds: int) -> list[str]:
+    """The overall table over seeds 0..n_seeds-1, for the optimizers with every one of those
+    seeds on every problem and budget that random search has them on (R from random search
+    over the same seeds). The others are named in a last line."""
+    recs = [r for r in records if r["seed"] < n_seeds]
+    groups = _group(recs)
+    cells = {(p, b) for (p, b, o) in groups if o == "smlocal-random"
+             and len({r["seed"] for r in groups[(p, b, o)]}) == n_seeds}
+    if not cells:
+        return []
+    opts = {o for (_, _, o) in groups}
+    full = {o for o in opts if all(len({r["seed"] for r in groups.get((p, b, o), [])})
+                                   == n_seeds for p, b in cells)}
+    if OURS not in full:
+        return []
+    kept = [r for r in recs if r["optimizer"] in full and (r["problem"], r["budget"]) in cells]
+    lines = overall_table(kept, scores(kept))
+    if opts - full:
+        lines += ["", f"Left out (fewer than {n_seeds} seeds somewhere): "
+                  f"{', '.join(sorted(opts - full))}."]
+    return lines
+
+
 def trap_table(records: list[dict], n_seeds: int) -> list[str]:
     """Each trap problem's final score per optimizer over seeds 0..n_seeds-1 (mean +- standard
     error; R from random search over the same seeds), and our gap to the best peer in units
@@ -152,8 +175,8 @@ def trap_table(records: list[dict], n_seeds: int) -> list[str]:
 def modes_table(records: list[dict], n_seeds: int) -> list[str]:
     """Our final scores per problem in both budgets over seeds 0..n_seeds-1 (problems where
     every seed ran in both), their means, and parallel minus sequential. R is random search's
-    mean over the seeds it has (0-9 outside the trap problems), f* the best value of any run
-    of those seeds: fixed references, which do not move the difference between the modes."""
+    mean over the seeds it has, f* the best value of any run of those seeds: fixed
+    references, which do not move the difference between the modes."""
     sc = scores([r for r in records if r["seed"] < n_seeds])  # f*: the best of all of them
     lines = ["| problem | " + " | ".join(BUDGETS) + " | parallel - sequential |",
              "|---|" + "---|" * (len(BUDGETS) + 1)]
@@ -195,6 +218,13 @@ def render(records: list[dict], header: list[str], speed: list[str],
                 "seeds. The last column is the gap divided by its standard error: below -2, "
                 "we lose by more than seed noise.", ""]
         out += trap_table(more_records, more_seeds)
+        overall = overall_more_table(more_records, more_seeds)
+        if overall:
+            out += ["", f"## Overall over {more_seeds} seeds (0-{more_seeds - 1})", "",
+                    "The table at the top on the same runs plus the later seeds, for the "
+                    "optimizers that ran every one of them (R from random search over the same "
+                    "seeds).", ""]
+            out += overall
         modes = modes_table(more_records, more_seeds)
         if modes:
             out += ["", f"## smlocal-bayesian in both modes over {more_seeds} seeds", "",

@@ -1,5 +1,5 @@
 """The strategy benchmark's sections over more seeds (benchmarks/strategy_report.py): the
-traps table and parallel against sequential, on synthetic run records."""
+traps table, the overall table and parallel against sequential, on synthetic run records."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from strategy_report import BUDGETS, modes_table, trap_table  # noqa: E402
+from strategy_report import BUDGETS, modes_table, overall_more_table, trap_table  # noqa: E402
 
 
 def _run(problem: str, optimizer: str, budget: str, seed: int, best: float) -> dict:
@@ -58,3 +58,16 @@ def test_the_modes_table_gives_parallel_minus_sequential_per_problem_and_overall
     assert lines[2].startswith("| mixed | 89.0 +- 0.6 | 69.0 +- 0.6 | -20.0 |")
     assert lines[-1] == "| **mean of 1 problems** | **89.0** | **69.0** | **-20.0** |"
     assert modes_table(_records(4, 0.3), 5) == []  # not every seed ran
+
+
+def test_the_overall_table_over_more_seeds_keeps_the_optimizers_with_every_seed():
+    recs = _records(4, ours_par=0.3)
+    recs += [_run("mixed", "skopt-gp", b, s, 0.2) for b in BUDGETS for s in range(2)]
+    lines = overall_more_table(recs, 4)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    assert set(rows) == {"optimizer", "optuna-gp", "smlocal-bayesian", "smlocal-random"}
+    # the final checkpoints: ours 89.0 in seq50 and 69.0 in par4x12 (as in the modes table)
+    cells = rows["smlocal-bayesian"].split(" | ")
+    assert cells[3] == "89.0" and cells[6] == "69.0"
+    assert lines[-1] == "Left out (fewer than 4 seeds somewhere): skopt-gp."
+    assert overall_more_table(recs, 5) == []  # random search has 4 seeds only
