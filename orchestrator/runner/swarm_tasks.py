@@ -86,7 +86,10 @@ class Tasks:
                               started)
 
     def _wait_gone(self, sid: str, task: dict | None) -> dict | None:
-        """Wait until a stopped service's task is gone or shut down; the last seen."""
+        """Wait until a stopped service's task is gone or shut down; the last seen. Not while
+        its node is down: only that node's agent would shut the task down, so swarm keeps it
+        as it was (a lost node's task would otherwise hold a retry for the whole wait), and
+        nothing can run on that node after it anyway (`_helper`)."""
         if task is None:
             return None
         deadline = time.time() + self.stop_grace_seconds + 30
@@ -99,6 +102,8 @@ class Tasks:
             except (DockerException, requests.RequestException):
                 return last
             if last.get("Status", {}).get("State") in TERMINAL - {"remove"}:
+                return last
+            if self._node_down(last):
                 return last
             time.sleep(POLL)
         return last

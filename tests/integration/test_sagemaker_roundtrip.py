@@ -61,7 +61,7 @@ def _stop_tuning_jobs(url: str) -> None:
     wait_for(lambda: all(j["HyperParameterTuningJobStatus"] in ENDED for j in
                          sm.list_hyper_parameter_tuning_jobs(MaxResults=100)[
                              "HyperParameterTuningJobSummaries"]),
-             timeout=600, every=2, what=f"the tuning jobs of {url} to stop")
+             timeout=600, every=0.5, what=f"the tuning jobs of {url} to stop")
 
 
 def _our_containers(docker_client, roots: list[Path]) -> list:
@@ -110,7 +110,7 @@ def status(sm, name: str) -> str:
 
 
 def wait_ended(sm, name: str, where: str) -> dict:
-    wait_for(lambda: status(sm, name) in ENDED, timeout=WAIT, every=2,
+    wait_for(lambda: status(sm, name) in ENDED, timeout=WAIT, every=0.5,
              what=f"tuning job {name} on {where}")
     return describe(sm, name)
 

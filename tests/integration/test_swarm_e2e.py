@@ -85,6 +85,24 @@ def only_node_two(api: docker.APIClient) -> Iterator[None]:
         set_availability("active")
 
 
+@pytest.fixture
+def heartbeat_2s(lab_api) -> Iterator[None]:
+    """The swarm's dispatcher heartbeat period 2 s during the test: a node whose heartbeats
+    stop is marked down after three periods, 6 s instead of the 15 s of swarm's default 5 s.
+    A node takes the new period with its next heartbeat, before its first job has started."""
+    before = lab_api.inspect_swarm()["Spec"]["Dispatcher"]["HeartbeatPeriod"]  # nanoseconds
+
+    def update(period: str) -> None:
+        subprocess.run(["docker", "swarm", "update", "--dispatcher-heartbeat", period],
+                       check=True, capture_output=True, timeout=60)
+
+    update("2s")
+    try:
+        yield
+    finally:
+        update(f"{before // 10**6}ms")
+
+
 def assert_nothing_left(api: docker.APIClient, lab: SwarmLab, label: str) -> None:
     """No service, network or container with `label` (this test's jobs) on either node."""
     def clean() -> bool:
@@ -106,7 +124,7 @@ def test_bayesian_tuning_job_runs_on_both_nodes(tmp_path, swarm_lab, lab_api,  #
     name = "swarm-bayes"
     try:
         data = upload_example_data(s3)
-        req = epoch_request(name, data, 8, 4, "Bayesian", epochs=4, sleep=1.0)
+        req = epoch_request(name, data, 8, 4, "Bayesian", epochs=4, sleep=0.5)
         with NodeWatch(lab_api, "smlocal.job") as placement:
             sm.create_hyper_parameter_tuning_job(**req)
             d = wait_terminal(sm, name, timeout=900)
@@ -209,7 +227,8 @@ def job_log(url: str, name: str) -> str:
 
 
 def test_losing_node_two_mid_job_is_retried_on_node_one(tmp_path, swarm_lab,  # noqa: F811
-                                                        lab_api, smlocal_image) -> None:
+                                                        lab_api, smlocal_image,
+                                                        heartbeat_2s) -> None:
     """kill -9 of node 2's engine while a job runs there: the node goes down, the job's try
     is an internal error, and RetryStrategy runs it again on node 1. Node 2 is then brought
     back by `swarm-lab.sh up`, and the next server's start sweeps the node folder the lost
@@ -223,9 +242,12 @@ def test_losing_node_two_mid_job_is_retried_on_node_one(tmp_path, swarm_lab,  # 
         s3.create_bucket(Bucket="swarm-e2e")
         with NodeWatch(lab_api, "smlocal.job") as placement:
             with only_node_two(lab_api):
+                # The first try must still run when node 2 is killed, about a second after
+                # it is seen running (8 s leaves margin on a loaded machine); the retry
+                # sleeps as long, so no longer than that.
                 probe_job(sm, "swarm-lost", image, RetryStrategy={"MaximumRetryAttempts": 1},
                           HyperParameters={"metrics": "loss=0.5", "model_files": "w.txt",
-                                           "sleep_seconds": "15"})
+                                           "sleep_seconds": "8"})
                 wait_for(lambda: "swarm-lost/algo-1" in placement.nodes, timeout=300,
                          what="swarm-lost running on node 2")
             pid = int(Path("/run/smlocal-lab/node2.pid").read_text())
