@@ -4,14 +4,13 @@
     python3 benchmarks/strategies.py --seeds 10 --workers 2 --out benchmarks/RESULTS-strategies.md
 
 Runs every optimizer on every problem and seed, in two budgets: 50 evaluations one at a time
-("seq50") and 48 evaluations as 12 rounds of 4 parallel suggestions ("par4x12"). The trap
-problems (issue 14: mixed, levels, boundary), and every optimizer but scikit-optimize (3-5
-minutes per run) on every problem, also run on seeds up to --trap-seeds (20) for the sections
-judged on more seeds: the traps, the overall table, and parallel against sequential. Each
-finished
-run is appended as one JSON line to --runs (default benchmarks/results/strategy-runs.jsonl):
-rerunning the command skips finished runs (resumable), and several processes may append to
-the same file (each line is written with one locked write). The markdown report is rebuilt
+("seq50") and 48 evaluations as 12 rounds of 4 parallel suggestions ("par4x12"). Every
+optimizer but scikit-optimize (3-5 minutes per run) also runs on seeds up to --trap-seeds (20)
+for the sections judged on more seeds: issue 14's traps (mixed, levels, boundary), the overall
+table, and parallel against sequential. Each finished run is appended as one JSON line to
+--runs (default benchmarks/results/strategy-runs.jsonl): rerunning the command skips finished
+runs (resumable), and several processes may append to the same file (each line is written
+with one locked write). The markdown report is rebuilt
 from all records at the end (or alone with --report-only), together with the speed and memory
 measurements of our Bayesian strategy. Every process runs BLAS/torch single-threaded so that
 time per suggestion compares like with like on a shared machine.

@@ -118,13 +118,15 @@ def overall_more_table(records: list[dict], n_seeds: int) -> list[str]:
     over the same seeds). The others are named in a last line."""
     recs = [r for r in records if r["seed"] < n_seeds]
     groups = _group(recs)
-    cells = {(p, b) for (p, b, o) in groups if o == "smlocal-random"
-             and len({r["seed"] for r in groups[(p, b, o)]}) == n_seeds}
+
+    def complete(key: tuple[str, str, str]) -> bool:
+        return len({r["seed"] for r in groups.get(key, [])}) == n_seeds
+
+    cells = {(p, b) for (p, b, o) in groups if o == "smlocal-random" and complete((p, b, o))}
     if not cells:
         return []
     opts = {o for (_, _, o) in groups}
-    full = {o for o in opts if all(len({r["seed"] for r in groups.get((p, b, o), [])})
-                                   == n_seeds for p, b in cells)}
+    full = {o for o in opts if all(complete((p, b, o)) for p, b in cells)}
     if OURS not in full:
         return []
     kept = [r for r in recs if r["optimizer"] in full and (r["problem"], r["budget"]) in cells]

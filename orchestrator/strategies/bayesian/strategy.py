@@ -63,8 +63,9 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    whose three misses kept snapping Branin's x1 = 9.42 onto its bound 10; the overall means
    did not move beyond noise (seq50 62.3 / par4x12 60.5 against 61.8 / 61.5 over 20
    seeds). With `floor` > 0 a categorical level launched less than `floor` / k of the time
-   gets the next suggestion (off by default: it never bound on the benchmark). On any numerical failure, or when nothing
-   unseen is found, fall back to seeded random sampling (never raise).
+   gets the next suggestion (off by default: it never bound on the benchmark). On any
+   numerical failure, or when nothing unseen is found, fall back to seeded random sampling
+   (never raise).
 """
 
 from __future__ import annotations
