@@ -42,7 +42,12 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    seq50 59.7 / par4x12 65.0 against 64.1 / 65.1, and ~200 ms more per suggestion), and
    `additive` (first-order additive terms beside the product kernel, gp.Additive: par4x12
    over 20 seeds 61.2 against 61.5, gains on the synthetic problems and losses on the
-   scikit-learn ones, at 1.6-2x the time per suggestion).
+   scikit-learn ones, at 1.6-2x the time per suggestion). The length-scale prior is
+   log l ~ N(log `ls_mode`, `ls_sd`^2) = N(log 0.5, 1) (gp.Prior); longer ones (`ls_mode`
+   1.0 or 0.7, or Optuna's prior on 1/l^2, `ls_optuna`) fix the boundary trap in parallel
+   (over 120 seeds 98.4-98.7 against 96.5) but lose hartmann6 (87.4-87.6 against 95.9) and
+   the overall means (over 20 seeds at best 60.9 / 60.5 against 61.7 / 63.2; issue 14's
+   ninth session).
 4. Pending jobs and earlier picks of the same call are handled by fantasies: F joint draws of
    their outcomes from the posterior; the acquisition is log of the mean EI over fantasies
    (Snoek et al. 2012). "kb" (kriging believer: one fantasy equal to the posterior mean) is
@@ -86,6 +91,7 @@ from orchestrator.strategies.bayesian.gp import (
     Additive,
     Levels,
     Posterior,
+    Prior,
     fit_hyperparameters,
     theta_objective,
 )
@@ -141,8 +147,11 @@ class BayesianStrategy:
                  select_subset: int = 30, select_min: int = 16,
                  mean_q: float = 0.9, n_theta: int = 0,
                  theta_burn: int = 4, theta_thin: int = 2, theta_points: int = 60,
-                 mean_plain: int = 1, additive: int = 0, mean_batch: int = 1) -> None:
+                 mean_plain: int = 1, additive: int = 0, mean_batch: int = 1,
+                 ls_mode: float = 0.5, ls_sd: float = 1.0, ls_optuna: int = 0) -> None:
         self.space = space
+        self.prior = Prior(ls_log_mean=None) if ls_optuna else \
+            Prior(ls_log_mean=math.log(ls_mode), ls_log_var=ls_sd ** 2)
         self.maximize = maximize
         self.seed = seed
         self.n_init = n_init if n_init is not None else min(max(3, len(space.names) + 1), 10)
@@ -416,6 +425,7 @@ class BayesianStrategy:
         else:
             restarts = self.n_restarts if idx.size < 50 else min(self.n_restarts, 1)
         return fit_hyperparameters(data.X[idx], data.y[idx], rng, n_restarts=restarts,
+                                   prior=self.prior,
                                    groups=self._groups(data), levels=self.levels,
                                    warp_cols=self.warp_cols, init=init, maxiter=maxiter,
                                    additive=self.additive is not None)
@@ -433,8 +443,9 @@ class BayesianStrategy:
         while the model has at most `theta_points` rows; otherwise none (MAP only)."""
         if not self.n_theta or data.X.shape[0] > self.theta_points:
             return []
-        obj = theta_objective(data.X, data.y, groups=self._groups(data), levels=self.levels,
-                              warp_cols=self.warp_cols, additive=self.additive is not None)
+        obj = theta_objective(data.X, data.y, self.prior, groups=self._groups(data),
+                              levels=self.levels, warp_cols=self.warp_cols,
+                              additive=self.additive is not None)
         return sample_thetas(obj, theta, rng, self.n_theta, self.theta_burn, self.theta_thin)
 
     def _with_pending(self, base: _Padded, data: ModelData, theta: np.ndarray,

@@ -156,7 +156,9 @@ def test_pending_modes(mode):
                                      {"n_theta": 3, "theta_burn": 1, "theta_thin": 1},
                                      {"select_min": 0, "select_margin": 1.0, "mean_q": 0.9,
                                       "mean_plain": 1},
-                                     {"additive": 1}, {"additive": 1, "level_kernel": 1}])
+                                     {"additive": 1}, {"additive": 1, "level_kernel": 1},
+                                     {"ls_mode": 1.0}, {"ls_optuna": 1, "n_theta": 2,
+                                                        "theta_burn": 1, "theta_thin": 1}])
 def test_measured_options_run_end_to_end_with_pending_and_a_transfer_task(options, caplog):
     """The ablation options (off by default) through the whole strategy: fantasies over a
     pending batch, a transfer task column, legal unseen suggestions, and never the silent
@@ -174,6 +176,24 @@ def test_measured_options_run_end_to_end_with_pending_and_a_transfer_task(option
     keys = {space.key(o.params) for o in hist} | {space.key(p) for p in pending}
     assert len(got) == 3 and all(space.key(p) not in keys for p in got)
     assert all(1 <= int(p["k"]) <= 8 and p["c"] in "abc" for p in got)
+
+
+def test_the_length_scale_prior_options_reach_the_fit():
+    """`ls_mode` / `ls_optuna` (measured, off) change the prior theta is fitted under: the
+    same 12 Branin points get longer fitted length scales under a prior centred on l = 3 than
+    under the default N(log 0.5, 1), and Optuna's prior on 1/l^2 replaces the log-normal."""
+    space = SearchSpace.from_parameter_ranges(BRANIN)
+    history = [Observation(p, branin(p)) for p in space.sample(np.random.default_rng(0), 12)]
+
+    def log_ls(**options) -> np.ndarray:
+        s = BayesianStrategy(space, maximize=False, seed=0, **options)
+        data, theta, _ = s._data_and_theta(history, np.random.default_rng(1))
+        return theta[: space.dim]
+
+    assert BayesianStrategy(space, maximize=False, seed=0).prior.ls_log_mean == math.log(0.5)
+    assert log_ls(ls_mode=3.0, ls_sd=0.3).mean() > log_ls().mean() + 0.5
+    assert BayesianStrategy(space, maximize=False, seed=0, ls_optuna=1).prior.ls_log_mean \
+        is None
 
 
 def test_plateau_output_warp_needs_tied_worst_values():
