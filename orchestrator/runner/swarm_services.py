@@ -2,10 +2,10 @@
 networks, the service spec (resources, placement), the one-shot helper services that move a
 host's folders to and from its node (`runner.swarm_transfer`), and the names and labels.
 
-`Services` is a mixin of `SwarmEngine`: it uses the engine's `api`, `_lock`, `registry`,
-`helper_image`, `node_dir`, `reserve_fraction`, `_pushed`, `_transfer`, `host_address()`,
-`nodes()`, `host_capacity()`, and `_task()`/`_service_log()`/`_node_down()` of
-`runner.swarm_tasks`.
+`Services` is a mixin of `SwarmEngine`: it uses the engine's `api`, `_lock`, `_push_lock`,
+`registry`, `helper_image`, `node_dir`, `reserve_fraction`, `_pushed`, `_transfer`,
+`host_address()`, `nodes()`, `host_capacity()`, and `_task()`/`_service_log()`/`_node_down()`
+of `runner.swarm_tasks`.
 """
 
 from __future__ import annotations
@@ -69,17 +69,22 @@ class Services:
                              "(the swarm backend pushes local images to its registry)") from exc
         except (DockerException, requests.RequestException) as exc:
             raise InfraError(f"Docker error while inspecting image {image}: {exc}") from exc
-        with self._lock:
-            known = self._pushed.get(local["Id"])
-        if known:
-            return known
+        # one push at a time: jobs launched together would otherwise push the same image
+        # concurrently, and the registry fails some of those pushes ("digest invalid",
+        # "blob unknown to registry"); the others wait and reuse the first one's digest
+        with self._push_lock:
+            with self._lock:
+                known = self._pushed.get(local["Id"])
+            return known or self._push(image, local["Id"])
+
+    def _push(self, image: str, image_id: str) -> str:
         if not self.registry:
             raise InfraError(f"image {image} is local to the manager and no registry is set "
                              "(--registry HOST:PORT / SMLOCAL_SWARM_REGISTRY)", retryable=False)
         repo, tag = _split_tag(image)
         target = f"{self.registry}/{repo}"
         try:
-            self.api.tag(local["Id"], target, tag)
+            self.api.tag(image_id, target, tag)
             digest = None
             for event in self.api.push(target, tag, stream=True, decode=True):
                 if "error" in event:
@@ -92,7 +97,7 @@ class Services:
             raise InfraError(f"pushing {image} to {self.registry} returned no digest")
         pinned = f"{target}@{digest}"
         with self._lock:
-            self._pushed[local["Id"]] = pinned
+            self._pushed[image_id] = pinned
         return pinned
 
     # ---- networks -------------------------------------------------------------------------

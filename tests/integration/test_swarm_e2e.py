@@ -130,7 +130,9 @@ def test_bayesian_tuning_job_runs_on_both_nodes(tmp_path, swarm_lab, lab_api,  #
             d = wait_terminal(sm, name, timeout=900)
         assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
         jobs = training_jobs(sm, name)
-        assert d["TrainingJobStatusCounters"]["Completed"] == 8
+        assert d["TrainingJobStatusCounters"]["Completed"] == 8, (
+            d["TrainingJobStatusCounters"], [(j["TrainingJobName"], j["TrainingJobStatus"],
+                                               j.get("FailureReason")) for j in jobs])
         assert_consistent(sm, s3, d, jobs, "validation:loss")  # artifacts at their keys
         ran = {key.split("/")[0] for key in placement.nodes}
         assert ran == {j["TrainingJobName"] for j in jobs}, placement.nodes
