@@ -57,9 +57,12 @@ def test_kill_9_during_early_stopping_then_restart(tmp_path, docker_client, epoc
         def mid_run() -> bool:  # the median rule has history and two jobs are running
             c = sm.describe_hyper_parameter_tuning_job(
                 HyperParameterTuningJobName=name)["TrainingJobStatusCounters"]
-            return c["Completed"] + c["Stopped"] >= 3 and c["InProgress"] == 2
+            # InProgress also counts a job still starting (no container yet) or uploading
+            # (its container removed): a running container is what must outlive the server
+            return c["Completed"] + c["Stopped"] >= 3 and c["InProgress"] == 2 and any(
+                x.status == "running" for x in containers_of(docker_client, name))
 
-        wait_for(mid_run, timeout=300, what="3 finished and 2 running jobs")
+        wait_for(mid_run, timeout=300, what="3 finished and 2 running jobs, one container up")
         kill_9(server)
         assert containers_of(docker_client, name)  # they outlive the server
         server = restart(server, state)
