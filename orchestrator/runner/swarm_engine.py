@@ -129,7 +129,7 @@ class SwarmEngine(Services, Names, Sweep, Tasks, Nodes):
         self._node_clients: dict[str, docker.DockerClient] = {}  # node engine URL → client
         self._lock = threading.RLock()
         self._pushed: dict[str, str] = {}  # local image id → REGISTRY/NAME@DIGEST
-        self._push_lock = threading.Lock()  # pushes one at a time (swarm_services)
+        self._push_lock = threading.Lock()  # pushes one at a time; guards _pushed
         self._pending: dict[str, ContainerRequest] = {}  # created, not started
         self._job_hosts: dict[str, dict[str, str]] = {}  # runner.swarm_names
         self._staged_out: set[str] = set()  # services whose node folder went back and is gone

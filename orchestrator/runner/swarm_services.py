@@ -72,10 +72,8 @@ class Services:
         # one push at a time: jobs launched together would otherwise push the same image
         # concurrently, and the registry fails some of those pushes ("digest invalid",
         # "blob unknown to registry"); the others wait and reuse the first one's digest
-        with self._push_lock:
-            with self._lock:
-                known = self._pushed.get(local["Id"])
-            return known or self._push(image, local["Id"])
+        with self._push_lock:  # also guards `_pushed`
+            return self._pushed.get(local["Id"]) or self._push(image, local["Id"])
 
     def _push(self, image: str, image_id: str) -> str:
         if not self.registry:
@@ -96,8 +94,7 @@ class Services:
         if not digest:
             raise InfraError(f"pushing {image} to {self.registry} returned no digest")
         pinned = f"{target}@{digest}"
-        with self._lock:
-            self._pushed[image_id] = pinned
+        self._pushed[image_id] = pinned
         return pinned
 
     # ---- networks -------------------------------------------------------------------------

@@ -1,13 +1,12 @@
 """`Services.resolve_image` (runner/swarm_services.py): jobs launched together need the same
 local image on every node; it is pushed to the registry once, not once per job. (With a push
 per job, a CI run's first job failed: four jobs pushed the same image at once and the
-registry answered "digest invalid" / "blob unknown to registry".) A fake API whose push takes
-a while and counts how many run at once."""
+registry answered "digest invalid" / "blob unknown to registry".) A fake API whose push holds
+until a second push starts (or 1 s passes), so pushes that can overlap do, and counts them."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 from orchestrator.runner.swarm_services import Services
 
@@ -16,6 +15,7 @@ class _Api:
     def __init__(self) -> None:
         self.pushes = self.running = self.most = 0
         self.guard = threading.Lock()
+        self.overlap = threading.Event()  # set when a push starts while another runs
 
     def inspect_image(self, image: str) -> dict:
         return {"Id": "sha256:abc"}
@@ -28,7 +28,9 @@ class _Api:
             self.pushes += 1
             self.running += 1
             self.most = max(self.most, self.running)
-        time.sleep(0.2)  # a real thread switch: the others arrive while this one pushes
+            if self.running > 1:
+                self.overlap.set()
+        self.overlap.wait(timeout=1.0)  # serialised pushes never overlap: this times out
         with self.guard:
             self.running -= 1
         yield {"status": "pushed"}

@@ -187,7 +187,7 @@ def test_the_length_scale_prior_options_reach_the_fit():
 
     def log_ls(**options) -> np.ndarray:
         s = BayesianStrategy(space, maximize=False, seed=0, **options)
-        data, theta, _ = s._data_and_theta(history, np.random.default_rng(1))
+        _, theta, _ = s._data_and_theta(history, np.random.default_rng(1))
         return theta[: space.dim]
 
     assert BayesianStrategy(space, maximize=False, seed=0).prior.ls_log_mean == math.log(0.5)
