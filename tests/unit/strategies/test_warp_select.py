@@ -257,3 +257,42 @@ def test_mean_batch_shifts_the_prior_mean_only_for_a_batch(pending, n, shifted):
     pend = space.sample(np.random.default_rng(7), pending)
     assert len(s.suggest(history, pend, n)) == n
     assert calls == [0.9] * shifted
+
+
+@pytest.mark.parametrize(("tail", "shifted"), [(1.0, 0), (-1.0, 1)])
+def test_mean_skew_keeps_mean_zero_for_a_long_bad_tail(tail, shifted):
+    """`mean_skew` (an option, off): no pessimistic prior mean while the standardised
+    losses are skewed towards bad values beyond the threshold. The same batch call on a
+    long bad tail (skewness above 1) and on its mirror image (a long good tail)."""
+    space, history = _bad_tail_history(30)
+    history = [Observation(o.params, tail * o.value, end_order=o.end_order) for o in history]
+    s = BayesianStrategy(space, maximize=False, seed=0, select_min=0, select_margin=1.0,
+                         mean_skew=1.0)
+    calls = []
+    real = s._shifted
+    s._shifted = lambda data, q: calls.append(q) or real(data, q)  # type: ignore
+    assert len(s.suggest(history, [], 2)) == 2
+    assert len(calls) == shifted
+
+
+def _isolated_data(isolated_value: float):
+    """A cluster of 12 points in [0.2, 0.4] and 3 isolated ones at 0.8-1.0 with the given
+    standardised value (the cluster's values are spread around 0)."""
+    from orchestrator.strategies.bayesian.data import ModelData
+
+    X = np.r_[np.linspace(0.2, 0.4, 12), [0.8, 0.9, 1.0]][:, None]
+    y = np.r_[np.sin(40 * X[:12, 0]), [isolated_value] * 3]
+    return ModelData(X, y, 0, y.size)
+
+
+@pytest.mark.parametrize(("isolated", "wins"), [(2.5, True), (-0.5, False)])
+def test_mean_loo_shifts_when_the_isolated_points_are_bad(isolated, wins):
+    """`mean_loo=2` (an option, off): the prior mean is shifted to the 0.9-quantile only
+    when that predicts the observations better by leave-one-out log density. With short
+    length scales the isolated points are predicted by the prior mean: bad ones (2.5) favour
+    the pessimistic mean, average-to-good ones (-0.5) favour mean 0."""
+    space = SearchSpace.from_parameter_ranges({"ContinuousParameterRanges": [
+        {"Name": "x", "MinValue": "0", "MaxValue": "1"}]})
+    s = BayesianStrategy(space, maximize=False, seed=0, mean_loo=2)
+    theta = np.r_[np.log(0.03), 0.0, np.log(1e-3)]
+    assert s._shift_wins(_isolated_data(isolated), theta, None) is wins
