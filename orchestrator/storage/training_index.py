@@ -91,11 +91,22 @@ class ListedRow:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Adds the columns and indexes to a training_jobs table made before they existed."""
-    have = {row[1] for row in conn.execute("PRAGMA table_info(training_jobs)")}
-    for name, sql_type in COLUMNS:
-        if name not in have:
-            conn.execute(f"ALTER TABLE training_jobs ADD COLUMN {name} {sql_type}")
+    """Adds the columns and indexes to a training_jobs table made before they existed (every
+    new state file too: the base schema predates them). `conn` is in autocommit mode. The
+    columns are read and added in one write transaction: two processes opening the same
+    state at once (a server and a CLI command) both saw them missing otherwise, and the
+    second one's ALTER TABLE failed with "duplicate column name"."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(training_jobs)")}
+        for name, sql_type in COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE training_jobs ADD COLUMN {name} {sql_type}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     conn.executescript(_INDEXES)
 
 

@@ -349,3 +349,52 @@ def test_index_survives_kill_9_of_the_writer(tmp_path):
     assert len(store.list_training_jobs()) >= 150
     assert_index_matches(store)
     store.close()
+
+
+def test_two_processes_opening_a_new_state_at_once_both_migrate(tmp_path):
+    """Two connections add the index columns at the same time (in CI: a test's probe opened
+    the state while the writer was creating it, and its ALTER TABLE failed with "duplicate
+    column name"). Connection B holds the write lock while A starts its migration; once A is
+    waiting, B adds the columns and commits. A must then find them and add nothing."""
+    import threading
+
+    from orchestrator.storage import training_index
+
+    path = tmp_path / "smlocal.db"
+    Store(path).close()
+    setup = sqlite3.connect(path)  # the columns as a state made before they existed
+    setup.execute("DROP TABLE training_jobs")
+    setup.execute("CREATE TABLE training_jobs (key TEXT PRIMARY KEY, name TEXT, tuning_key TEXT,"
+                  " status TEXT, creation_time REAL, doc TEXT)")
+    setup.commit()
+    setup.close()
+    b = sqlite3.connect(path, isolation_level=None)
+    a = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    started: list[str] = []
+    a.set_trace_callback(started.append)
+    errors: list[BaseException] = []
+
+    def migrate_a() -> None:
+        try:
+            training_index.migrate(a)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    b.execute("BEGIN IMMEDIATE")
+    thread = threading.Thread(target=migrate_a)
+    thread.start()
+    deadline = time.monotonic() + 10
+    # A waits for the lock at its first write: BEGIN IMMEDIATE (or, unguarded, ALTER TABLE)
+    while not any(s.startswith(("BEGIN IMMEDIATE", "ALTER TABLE")) for s in started):
+        assert time.monotonic() < deadline, started
+        time.sleep(0.01)
+    for name, sql_type in training_index.COLUMNS:
+        b.execute(f"ALTER TABLE training_jobs ADD COLUMN {name} {sql_type}")
+    b.execute("COMMIT")
+    thread.join(30)
+    assert not thread.is_alive() and errors == []
+    columns = [row[1] for row in b.execute("PRAGMA table_info(training_jobs)")]
+    assert columns == ["key", "name", "tuning_key", "status", "creation_time", "doc"] + [
+        name for name, _ in training_index.COLUMNS]
+    a.close()
+    b.close()
