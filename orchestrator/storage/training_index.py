@@ -95,19 +95,26 @@ def migrate(conn: sqlite3.Connection) -> None:
     new state file too: the base schema predates them). `conn` is in autocommit mode. The
     columns are read and added in one write transaction: two processes opening the same
     state at once (a server and a CLI command) both saw them missing otherwise, and the
-    second one's ALTER TABLE failed with "duplicate column name"."""
+    second one's ALTER TABLE failed with "duplicate column name". A state that has them
+    takes no write lock."""
+    if not _missing(conn):
+        conn.executescript(_INDEXES)
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        have = {row[1] for row in conn.execute("PRAGMA table_info(training_jobs)")}
-        for name, sql_type in COLUMNS:
-            if name not in have:
-                conn.execute(f"ALTER TABLE training_jobs ADD COLUMN {name} {sql_type}")
+        for name, sql_type in _missing(conn):  # again, under the lock
+            conn.execute(f"ALTER TABLE training_jobs ADD COLUMN {name} {sql_type}")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     conn.executescript(_INDEXES)
+
+
+def _missing(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(training_jobs)")}
+    return [(name, sql_type) for name, sql_type in COLUMNS if name not in have]
 
 
 def values(index: TrainingIndex | None, doc: Doc) -> tuple:
