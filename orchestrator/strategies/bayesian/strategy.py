@@ -257,7 +257,7 @@ class BayesianStrategy:
         batch = len(pending) + n > 1
         if self.mean_q >= 0 and (not self.mean_plain or data.warp is None) \
                 and (not self.mean_batch or batch) and self._not_right_skewed(data) \
-                and (not self.mean_loo or self._shift_wins(data, theta, self.additive)):
+                and (not self.mean_loo or self._shift_wins(data, theta)):
             data = self._shifted(data, self.mean_q)
             if not self.mean_plain and alt is not None:
                 alt = (self._shifted(alt[0], self.mean_q), alt[1])
@@ -373,7 +373,7 @@ class BayesianStrategy:
         c = float(np.quantile(data.y[: max(data.n_self, 1)], q))
         return dataclasses.replace(data, y=data.y - c, shift=c)
 
-    def _shift_wins(self, data: ModelData, theta: np.ndarray, add: Additive | None) -> bool:
+    def _shift_wins(self, data: ModelData, theta: np.ndarray) -> bool:
         """`mean_loo` (off by default): the pessimistic prior mean only when it predicts this
         task's observations better by leave-one-out than mean 0 (1: Spearman's rho of the
         LOO means, 2: the LOO log density; select.py). The prior mean matters for the points
@@ -386,7 +386,8 @@ class BayesianStrategy:
         k = np.arange(data.y.size) < data.n_self
         scores = []
         for d in (data, shifted):
-            mean, log_p = Posterior(d.X, d.y, theta, self.levels, self.warp_cols, add).loo(d.y)
+            mean, log_p = Posterior(d.X, d.y, theta, self.levels, self.warp_cols,
+                                    self.additive).loo(d.y)
             scores.append(spearman(mean[k], d.y[k]) if self.mean_loo == 1
                           else float(log_p[k].sum()))
         return scores[1] > scores[0]

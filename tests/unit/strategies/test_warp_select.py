@@ -295,4 +295,4 @@ def test_mean_loo_shifts_when_the_isolated_points_are_bad(isolated, wins):
         {"Name": "x", "MinValue": "0", "MaxValue": "1"}]})
     s = BayesianStrategy(space, maximize=False, seed=0, mean_loo=2)
     theta = np.r_[np.log(0.03), 0.0, np.log(1e-3)]
-    assert s._shift_wins(_isolated_data(isolated), theta, None) is wins
+    assert s._shift_wins(_isolated_data(isolated), theta) is wins
