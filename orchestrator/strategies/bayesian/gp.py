@@ -534,6 +534,13 @@ class Posterior:
         log_p = -0.5 * math.log(2 * math.pi) + 0.5 * np.log(kinv_diag) - a * a / (2 * kinv_diag)
         return y - a / kinv_diag, log_p
 
+    def prequential(self, y: np.ndarray) -> np.ndarray:
+        """One-step-ahead log density of each observation given the ones before it in row
+        order [n]: with K = L L^T and z = L^-1 y, y_i | y_<i ~ N(y_i - L_ii z_i, L_ii^2)
+        (the chain rule of the marginal likelihood)."""
+        z = solve_triangular(self.L, y, lower=True, check_finite=False)
+        return -0.5 * math.log(2 * math.pi) - np.log(np.diag(self.L)) - 0.5 * z * z
+
     def joint(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean [m, F] and latent covariance [m, m] at Xq (for sampling fantasies)."""
         Xq = self._warped(Xq)[0]

@@ -62,9 +62,11 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    locked a coordinate onto its bound), while a sequential pick keeps the mean-0 GP (with
    the shift, seq50 lost mixed 97.4 -> 93.2 and boundary 99.7 -> 97.4). The shift is also
    what costs the boundary trap in parallel (without it and without the warp choice, 99.4
-   over 120 seeds against 96.5); `mean_skew` and `mean_loo` (options, off) apply it only
-   for targets that are not right-skewed, or only when leave-one-out prefers it: each
-   recovers part of boundary and loses elsewhere (issue 14's tenth session).
+   over 120 seeds against 96.5); `mean_skew`, `mean_loo` and `mean_until` (options, off)
+   apply it only for targets that are not right-skewed, only when leave-one-out (1, 2) or
+   the picks' one-step-ahead densities (3) prefer it, or only in the early rounds: each
+   recovers part of boundary and loses hartmann6 or elsewhere (issue 14's tenth and
+   eleventh sessions).
 5. Maximise log-EI (optimize.py) over unseen configurations, with bound-snapped and
    per-level candidates (`bound_snap`, `per_level`; issue 14). `bound_snap=3` (the default
    since issue 14's seventh session) does not snap onto a bound the incumbent already sits
@@ -153,7 +155,8 @@ class BayesianStrategy:
                  theta_burn: int = 4, theta_thin: int = 2, theta_points: int = 60,
                  mean_plain: int = 1, additive: int = 0, mean_batch: int = 1,
                  ls_mode: float = 0.5, ls_sd: float = 1.0, ls_optuna: int = 0,
-                 mean_skew: float = math.inf, mean_loo: int = 0) -> None:
+                 mean_skew: float = math.inf, mean_loo: int = 0,
+                 mean_until: float = math.inf) -> None:
         self.space = space
         self.prior = Prior(ls_log_mean=None) if ls_optuna else \
             Prior(ls_log_mean=math.log(ls_mode), ls_log_var=ls_sd ** 2)
@@ -172,6 +175,7 @@ class BayesianStrategy:
         self.mean_q, self.mean_plain, self.mean_batch = mean_q, mean_plain, mean_batch
         self.mean_skew = mean_skew
         self.mean_loo = mean_loo
+        self.mean_until = mean_until
         self.n_theta, self.theta_points = n_theta, theta_points
         self.theta_burn, self.theta_thin = theta_burn, theta_thin
         self.select_subset = select_subset
@@ -253,10 +257,13 @@ class BayesianStrategy:
         data, theta, alt = fitted
         thetas = self._theta_samples(data, theta, rng)  # n_theta: theta marginalised
         # prior mean: the mean_q-quantile of this task's targets (mean_plain: plain GP only;
-        # mean_batch: only for a batch, i.e. with jobs pending or several picks)
+        # mean_batch: only for a batch, i.e. with jobs pending or several picks; mean_until,
+        # off: only below that many observations, measured in parallel with 20 / 28: boundary
+        # over 120 seeds 98.4 / 97.9, hartmann6 over 40 seeds 89.8 / 90.0 against 94.5)
         batch = len(pending) + n > 1
         if self.mean_q >= 0 and (not self.mean_plain or data.warp is None) \
                 and (not self.mean_batch or batch) and self._not_right_skewed(data) \
+                and data.n_self < self.mean_until \
                 and (not self.mean_loo or self._shift_wins(data, theta)):
             data = self._shifted(data, self.mean_q)
             if not self.mean_plain and alt is not None:
@@ -376,15 +383,23 @@ class BayesianStrategy:
     def _shift_wins(self, data: ModelData, theta: np.ndarray) -> bool:
         """`mean_loo` (off by default): the pessimistic prior mean only when it predicts this
         task's observations better by leave-one-out than mean 0 (1: Spearman's rho of the
-        LOO means, 2: the LOO log density; select.py). The prior mean matters for the points
+        LOO means, 2: the LOO log density; select.py), or (3) when it gives the picks made
+        after the initial design a higher one-step-ahead log density, each given the rows
+        before it (gp.Posterior.prequential: what the prior mean said before a far pick was
+        made, not after its neighbours explain it). The prior mean matters for the points
         far from the others, so this asks the data whether an untried region is average or
         bad. Measured in parallel (issue 14, tenth session): with 2, boundary over 120 seeds
         97.7 +- 0.5 against 96.5 +- 0.7, every problem over 20 seeds 62.6 against 61.8 (the
         default rerun on the same machine), hartmann6 over seeds 20-59 worse (two stuck runs
-        against one); with 1, boundary 96.9."""
+        against one); with 1, boundary 96.9; with 3 (eleventh session), boundary 97.5 +- 0.5
+        and hartmann6 over 40 seeds 91.6 +- 3.2 against 94.5 +- 1.3."""
         shifted = self._shifted(data, self.mean_q)
         k = np.arange(data.y.size) < data.n_self
         scores = []
+        if self.mean_loo == 3:  # prequential: each model-based pick given the earlier rows
+            post = Posterior(data.X, data.y, theta, self.levels, self.warp_cols, self.additive)
+            k &= np.arange(data.y.size) >= self.n_init
+            return bool(post.prequential(shifted.y)[k].sum() > post.prequential(data.y)[k].sum())
         for d in (data, shifted):
             mean, log_p = Posterior(d.X, d.y, theta, self.levels, self.warp_cols,
                                     self.additive).loo(d.y)

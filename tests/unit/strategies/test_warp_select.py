@@ -4,6 +4,7 @@ its derivative, and the rank criterion is Spearman's rho."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -33,6 +34,31 @@ def test_closed_form_loo_equals_conditioning_on_the_other_points(seed: int):
         assert mean[i] == pytest.approx(m[0, 0], rel=1e-6, abs=1e-8)
         assert log_p[i] == pytest.approx(stats.norm.logpdf(y[i], m[0, 0], math.sqrt(s2)),
                                          rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_prequential_density_conditions_each_row_on_the_rows_before_it(seed: int):
+    """`Posterior.prequential` (for `mean_loo=3`): row i's log density given rows 0..i-1,
+    checked against a posterior refitted on that prefix; the terms sum to the log marginal
+    likelihood (the chain rule)."""
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(5, 30)), int(rng.integers(1, 4))
+    X = rng.random((n, d))
+    y = standardise(np.sin(5 * X[:, 0]) + X.sum(1) + 0.1 * rng.standard_normal(n))
+    theta = np.r_[np.log(rng.uniform(0.2, 1.0, d)), 0.0, math.log(rng.uniform(1e-3, 0.1))]
+    full = Posterior(X, y, theta)
+    terms = full.prequential(y)
+    s2_0 = math.exp(theta[d]) + full.sn2 + 1e-8
+    assert terms[0] == pytest.approx(stats.norm.logpdf(y[0], 0.0, math.sqrt(s2_0)), rel=1e-6)
+    for i in range(1, n):
+        post = Posterior(X[:i], y[:i], theta)
+        m, v = post.predict(X[i:i + 1])
+        s2 = v[0] + post.sn2 + 1e-8
+        assert terms[i] == pytest.approx(stats.norm.logpdf(y[i], m[0, 0], math.sqrt(s2)),
+                                         rel=1e-6, abs=1e-8)
+    K = full.L @ full.L.T
+    assert terms.sum() == pytest.approx(
+        stats.multivariate_normal.logpdf(y, np.zeros(n), K), rel=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -296,3 +322,39 @@ def test_mean_loo_shifts_when_the_isolated_points_are_bad(isolated, wins):
     s = BayesianStrategy(space, maximize=False, seed=0, mean_loo=2)
     theta = np.r_[np.log(0.03), 0.0, np.log(1e-3)]
     assert s._shift_wins(_isolated_data(isolated), theta) is wins
+
+
+@pytest.mark.parametrize(("isolated", "first", "wins"),
+                         [(2.5, False, True), (2.5, True, False), (-0.5, False, False)])
+def test_mean_loo_3_asks_whether_the_models_isolated_picks_came_out_bad(isolated, first,
+                                                                        wins):
+    """`mean_loo=3` (an option, off): each pick after the initial design (1 parameter: 3
+    rows) predicted from the rows before it, so a far pick is judged by what the prior mean
+    said before it was made. Bad isolated points as the last rows favour the pessimistic
+    mean; the same points as the initial design say nothing about the model's picks, which
+    are then all in the cluster (leave-one-out, `mean_loo=2`, cannot tell the two apart)."""
+    space = SearchSpace.from_parameter_ranges({"ContinuousParameterRanges": [
+        {"Name": "x", "MinValue": "0", "MaxValue": "1"}]})
+    data = _isolated_data(isolated)
+    if first:
+        order = np.r_[12, 13, 14, np.arange(12)]
+        data = dataclasses.replace(data, X=data.X[order], y=data.y[order])
+    s = BayesianStrategy(space, maximize=False, seed=0, mean_loo=3)
+    theta = np.r_[np.log(0.03), 0.0, np.log(1e-3)]
+    assert s._shift_wins(data, theta) is wins
+    loo = BayesianStrategy(space, maximize=False, seed=0, mean_loo=2)
+    assert loo._shift_wins(data, theta) is (isolated > 0)
+
+
+@pytest.mark.parametrize(("until", "shifted"), [(31, 1), (30, 0)])
+def test_mean_until_stops_the_shift_from_that_many_observations(until, shifted):
+    """`mean_until` (an option, off): the pessimistic prior mean of a batch only while this
+    task has fewer than `mean_until` observations (the early rounds)."""
+    space, history = _bad_tail_history(30)
+    s = BayesianStrategy(space, maximize=False, seed=0, select_min=0, select_margin=1.0,
+                         mean_until=until)
+    calls = []
+    real = s._shifted
+    s._shifted = lambda data, q: calls.append(q) or real(data, q)  # type: ignore
+    assert len(s.suggest(history, [], 2)) == 2
+    assert len(calls) == shifted
