@@ -395,11 +395,11 @@ class BayesianStrategy:
         and hartmann6 over 40 seeds 91.6 +- 3.2 against 94.5 +- 1.3."""
         shifted = self._shifted(data, self.mean_q)
         k = np.arange(data.y.size) < data.n_self
-        scores = []
         if self.mean_loo == 3:  # prequential: each model-based pick given the earlier rows
             post = Posterior(data.X, data.y, theta, self.levels, self.warp_cols, self.additive)
             k &= np.arange(data.y.size) >= self.n_init
             return bool(post.prequential(shifted.y)[k].sum() > post.prequential(data.y)[k].sum())
+        scores = []
         for d in (data, shifted):
             mean, log_p = Posterior(d.X, d.y, theta, self.levels, self.warp_cols,
                                     self.additive).loo(d.y)
