@@ -11,7 +11,8 @@ the order the tuning job launched its training jobs):
 
 - i mod 4 = 1: a probe of the shifted GP; i mod 4 = 3: a probe of the mean-0 GP;
 - i mod 4 in {0, 2}: the GP whose probes have so far reached the better mean rank among
-  this task's observations (mean 0 before any probe has a value).
+  this task's observations (the shifted GP until both have a probe with a value;
+  strategy option `mean_probe=2`: the mean-0 GP).
 
 This is a two-armed "follow the leader" with a fixed share of exploration per arm, as in
 GP-Hedge's portfolio of acquisition functions (Hoffman, Brochu and de Freitas, UAI 2011),
