@@ -149,6 +149,7 @@ class Tick:
             return hit[2]
         built = Observation(params=dict(job.tuned), value=job.succeeded_objective,
                             series=tuple(values), status=job.status, source="self",
-                            job_name=job.name, end_order=order)
+                            job_name=job.name, end_order=order,
+                            launch_order=job.launch_index - 1 if job.launch_index else None)
         self._observations[key] = (job, len(values), built)
         return built

@@ -360,13 +360,6 @@ class TuningController:
         history = [tick.observation(j, keep_series(j), i) for i, j in enumerate(own)]
         return self._warm_start_history(tick.spec, definition) + history
 
-    @staticmethod
-    def _observation(job: TrainingRecord, series: tuple[float, ...], source: str,
-                     order: int) -> Observation:
-        return Observation(params=dict(job.tuned), value=job.succeeded_objective,
-                           series=series, status=job.status, source=source,
-                           job_name=job.name, end_order=order)
-
     def _warm_start_history(self, spec: TuningSpec, definition: DefinitionSpec
                             ) -> list[Observation]:
         warm = spec.warm_start

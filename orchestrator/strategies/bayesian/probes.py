@@ -25,7 +25,6 @@ still counts, so the probes' ranks include random and unshifted picks made at th
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,23 +35,20 @@ from orchestrator.strategies.bayesian.select import average_ranks
 PERIOD = 4
 SHIFTED_PROBE = 1
 MEAN_ZERO_PROBE = 3
-# a training job's name as the controller makes it: `<tuning>-NNN-<8 hex>`, NNN the 1-based
-# launch index (controller/tuning.py child_name, spec §4.5 N1)
-_NAME = re.compile(r"-(\d{3,})-[0-9a-f]{8}$")
 
 
 def launch_indices(own: Sequence[Observation], launched: int) -> np.ndarray | None:
     """0-based launch index of each of this tuning job's observations, among the `launched`
-    jobs of its training job definition. From the training job names when every one
-    carries it (the controller passes history in finish order); otherwise the observations'
-    positions (callers that pass history in launch order, as the benchmark and the tests
-    do). None when the names number more launches than `launched`: a tuning job with
-    several training job definitions numbers its launches across them, and each
-    definition's strategy sees only its own jobs."""
-    found = [_NAME.search(o.job_name) for o in own]
-    if not own or not all(found):
+    jobs of its training job definition. Their `launch_order` when every one has it (the
+    controller passes history in finish order); otherwise the observations' positions
+    (callers that pass history in launch order, as the benchmark and the tests do). None
+    when the orders exceed `launched`: a tuning job with several training job definitions
+    numbers its launches across them, and each definition's strategy sees only its own
+    jobs."""
+    orders = [o.launch_order for o in own]
+    if not own or any(k is None for k in orders):
         return np.arange(len(own))
-    idx = np.array([int(m.group(1)) - 1 for m in found if m])
+    idx = np.array(orders)
     return idx if idx.max() < launched else None
 
 

@@ -68,9 +68,9 @@ One `suggest` call, from scratch (the strategy keeps no state between calls):
    recovers part of boundary and loses hartmann6 or elsewhere (issue 14's tenth and
    eleventh sessions). Since the twelfth session (`mean_probe=1`, probes.py) a batch's
    picks are interleaved between the shifted GP and the same GP with prior mean 0 by
-   launch index: one pick in four probes each, and the other two go to the GP whose
-   probes reached the better mean rank among the observations (the shifted one until both
-   have a probe; 2: mean 0 first). The outcomes, not the model's fit, tell a problem whose
+   launch index (`Observation.launch_order`): one pick in four probes each, and the other
+   two go to the GP whose probes reached the better mean rank among the observations (the
+   shifted one until both have a probe; 2: mean 0 first). The outcomes, not the model's fit, tell a problem whose
    untried faces hold the optimum from one whose corners are bad: boundary par4x12 over
    480 seeds 97.2 +- 0.3 against 95.9 +- 0.4, hartmann6 over 80 seeds 94.0 +- 1.0 against
    94.6 +- 0.8 (2, mean 0 first: 97.4 and 91.9 +- 1.6).

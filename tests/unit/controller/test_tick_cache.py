@@ -39,7 +39,9 @@ def assert_fresh(h: Harness, name: str = "tj") -> Tick:
             assert tick.observation(job, with_series, order) == Observation(
                 params=dict(fresh.tuned), value=fresh.succeeded_objective,
                 series=stored if with_series else (), status=fresh.status,
-                job_name=fresh.name, end_order=order), job.name
+                job_name=fresh.name, end_order=order,
+                # the launch counter NNN of `<tuning>-NNN-<hex>` (spec §4.5 N1), 0-based
+                launch_order=int(fresh.name.split("-")[-2]) - 1), job.name
     return tick
 
 

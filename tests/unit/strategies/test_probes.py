@@ -1,6 +1,6 @@
 """Which prior mean a batch pick uses (bayesian/probes.py, issue 14's twelfth session): the
-launch pattern, the leader by the probes' outcomes, launch order from the controller's job
-names, and the strategy taking its batch picks from the GP the pattern names."""
+launch pattern, the leader by the probes' outcomes, the launch order the controller passes,
+and the strategy taking its batch picks from the GP the pattern names."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import random
 
 import pytest
 
-from orchestrator.controller.tuning import child_name
 from orchestrator.strategies import Observation
 from orchestrator.strategies.bayesian import BayesianStrategy
 from orchestrator.strategies.bayesian.probes import (
@@ -24,8 +23,10 @@ def test_the_pattern_probes_each_gp_once_in_four_and_the_leader_takes_the_rest()
     assert [uses_mean_zero(i, leads=True) for i in range(8)] == [True, False, True, True] * 2
 
 
-def _history(values: list[float | None], names: list[str] | None = None) -> list[Observation]:
-    return [Observation({"x": i}, v, job_name="" if names is None else names[i], end_order=i)
+def _history(values: list[float | None], orders: list[int] | None = None
+             ) -> list[Observation]:
+    return [Observation({"x": i}, v, end_order=i,
+                        launch_order=None if orders is None else orders[i])
             for i, v in enumerate(values)]
 
 
@@ -57,8 +58,8 @@ def test_launches_before_start_and_other_tasks_do_not_count():
 @pytest.mark.parametrize("before", [False, True])
 def test_before_both_gps_have_a_probe_the_option_decides(before):
     assert mean_zero_leads([], 0, False, start=8, before=before) is before
-    only_zero = _probe_values(zero_better=True, n=12)[:12]  # launch 9 is a shifted probe
-    assert mean_zero_leads(_history(only_zero[:9]), 9, False, start=8, before=before) \
+    no_probe_yet = _probe_values(zero_better=True, n=9)  # launches 0-8: none at 1 or 3 mod 4
+    assert mean_zero_leads(_history(no_probe_yet), 9, False, start=8, before=before) \
         is before
 
 
@@ -69,27 +70,25 @@ def test_a_failed_probe_ranks_last():
     assert not mean_zero_leads(_history(values), 16, False, start=8)
 
 
-def test_launch_order_comes_from_the_controllers_job_names():
-    """The controller passes history in finish order: the names' launch counters give the
-    order back, and the leader is the same as for the history in launch order."""
+def test_launch_order_comes_from_the_observations():
+    """The controller passes history in finish order with each job's launch order: that
+    order, not the position, decides which observations are probes."""
     values = _probe_values(zero_better=True)
-    names = [child_name("tj-2024-01", i + 1) for i in range(len(values))]
-    history = _history(values, names)
+    history = _history(values, list(range(len(values))))
     shuffled = history[:]
     random.Random(3).shuffle(shuffled)
-    assert launch_indices(shuffled, 16).tolist() == \
-        [int(o.job_name.split("-")[-2]) - 1 for o in shuffled]
+    assert launch_indices(shuffled, 16).tolist() == [o.launch_order for o in shuffled]
     assert mean_zero_leads(shuffled, 16, False, start=8)
-    # positions, when a name does not carry the counter (the benchmark, hand-made history)
-    unnamed = [*shuffled[:-1], Observation({}, 0.5)]
-    assert launch_indices(unnamed, 16).tolist() == list(range(16))
+    # positions, when an observation has no launch order (the benchmark, hand-made history)
+    unordered = [*shuffled[:-1], Observation({}, 0.5)]
+    assert launch_indices(unordered, 16).tolist() == list(range(16))
 
 
-def test_names_numbering_launches_across_definitions_give_no_order():
+def test_launches_numbered_across_definitions_give_no_order():
     """A multi-algorithm tuning job numbers launches across its definitions, and each
     definition's strategy sees only its own: its probes cannot be told apart."""
-    names = [child_name("tj", 2 * i + 1) for i in range(16)]  # every other launch
-    history = _history(_probe_values(zero_better=True), names)
+    orders = [2 * i for i in range(16)]  # every other launch
+    history = _history(_probe_values(zero_better=True), orders)
     assert launch_indices(history, 16) is None
     assert mean_zero_leads(history, 16, False, start=8, before=False) is False
 
