@@ -121,6 +121,7 @@ class Tick:
         self._readers = {} if series is None else series
         self._series: dict[str, list[float]] | None = None
         self._observations: _Observations = {} if observations is None else observations
+        self._launch_orders: dict[str, int] | None = None
 
     @property
     def series(self) -> dict[str, list[float]]:
@@ -139,6 +140,21 @@ class Tick:
     def series_of(self, job: TrainingRecord) -> tuple[float, ...]:
         return tuple(self.series.get(job.key, ()))
 
+    def launch_order(self, job: TrainingRecord) -> int | None:
+        """0-based place of `job` among its training job definition's launches. The job
+        name's counter (launch_index) numbers launches across definitions; a strategy sees
+        one definition's jobs, and its launch-ordered rules (bayesian/probes.py) need their
+        order within it. None for a job the tuning job did not launch."""
+        if self._launch_orders is None:
+            by_definition: dict[str | None, list[TrainingRecord]] = {}
+            for j in self.jobs:
+                if j.launch_index:
+                    by_definition.setdefault(j.definition, []).append(j)
+            self._launch_orders = {
+                j.key: rank for group in by_definition.values()
+                for rank, j in enumerate(sorted(group, key=lambda j: j.launch_index))}
+        return self._launch_orders.get(job.key)
+
     def observation(self, job: TrainingRecord, with_series: bool, order: int) -> Observation:
         """A finished job of this tuning job as a strategy sees it (`order`: its place in the
         finish order; `with_series`: whether the strategy sees its objective series)."""
@@ -150,6 +166,6 @@ class Tick:
         built = Observation(params=dict(job.tuned), value=job.succeeded_objective,
                             series=tuple(values), status=job.status, source="self",
                             job_name=job.name, end_order=order,
-                            launch_order=job.launch_index - 1 if job.launch_index else None)
+                            launch_order=self.launch_order(job))
         self._observations[key] = (job, len(values), built)
         return built

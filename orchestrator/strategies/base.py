@@ -33,7 +33,8 @@ class Observation:
     source: str = "self"
     job_name: str = ""
     end_order: int = 0  # order in which jobs finished (0-based); used by rules needing order
-    # place in the order the tuning job launched its jobs (0-based); None when not known
+    # place in the order the tuning job launched its jobs of this training job definition
+    # (0-based); None when not known
     launch_order: int | None = None
 
 

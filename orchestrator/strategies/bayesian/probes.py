@@ -42,9 +42,10 @@ def launch_indices(own: Sequence[Observation], launched: int) -> np.ndarray | No
     jobs of its training job definition. Their `launch_order` when every one has it (the
     controller passes history in finish order); otherwise the observations' positions
     (callers that pass history in launch order, as the benchmark and the tests do). None
-    when the orders exceed `launched`: a tuning job with several training job definitions
-    numbers its launches across them, and each definition's strategy sees only its own
-    jobs."""
+    when the orders exceed `launched`: orders that number launches across several training
+    job definitions while this strategy sees one definition's jobs (the controller passes
+    each definition's own order, controller/tick.py, so this is a guard for other
+    callers)."""
     orders = [o.launch_order for o in own]
     if not own or any(k is None for k in orders):
         return np.arange(len(own))

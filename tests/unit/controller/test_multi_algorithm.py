@@ -50,3 +50,24 @@ def test_definitions_share_slots_and_best_is_judged_across_them(tmp_path):
                        {"HyperParameterTuningJobName": "tj", "MaxResults": 100})
     assert {s["TrainingJobDefinitionName"] for s in summaries["TrainingJobSummaries"]} == {
         "fast", "slow"}
+
+
+def test_each_definitions_history_carries_its_own_launch_order(tmp_path):
+    """The name's counter numbers launches across definitions; a definition's strategy gets
+    the order among its own launches (0, 1, 2, ...), which the Bayesian strategy's probes
+    (bayesian/probes.py) need to tell its kinds of pick apart."""
+    from orchestrator.controller.records import TuningRecord
+    from orchestrator.strategies.bayesian.probes import launch_indices
+
+    h = Harness(tmp_path, script)
+    h.call("CreateHyperParameterTuningJob", multi_request())
+    h.run()
+    tick = h.tuner._cache.tick(h.store, TuningRecord.of(h.store.get_tuning_job("tj")))
+    for name in ("fast", "slow"):
+        own = [j for j in tick.jobs if j.definition == name]
+        by_counter = sorted(own, key=lambda j: int(j.name.split("-")[-2]))
+        assert [int(j.name.split("-")[-2]) for j in by_counter] != list(range(1, 4))
+        history = [tick.observation(j, False, i) for i, j in enumerate(by_counter)]
+        assert [o.launch_order for o in history] == [0, 1, 2]
+        shuffled = history[::-1]  # finish order may differ from launch order
+        assert list(launch_indices(shuffled, launched=3)) == [2, 1, 0]
