@@ -174,5 +174,5 @@ class EngineBackend:
             if container.status != "running":
                 self.engine.remove(container.id)
         if not running:
-            self.engine.remove_network(f"{self._ctx.label_prefix}-{job}")
+            self.engine.remove_network(self._ctx.object_name(job))
 

@@ -199,6 +199,9 @@ class FakeEngine:
     def create(self, request: ContainerRequest) -> str:
         program = self._program(request.image)
         with self._cond:
+            # Names are global to an engine, as Docker's (409 Conflict there).
+            if any(c.request.name == request.name for c in self._containers.values()):
+                raise InfraError(f"container name {request.name} is already in use")
             cid = f"fake{next(self._ids):08d}"
             self._containers[cid] = _Container(cid, request, program)
         return cid

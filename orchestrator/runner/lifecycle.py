@@ -22,6 +22,7 @@ to `JobSink.logs`, and the controller keeps the job's one log.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -80,6 +81,16 @@ class RunContext:
 
     def host(self) -> HostCapacity:
         return self.host_override or self.engine.host_capacity()
+
+    def object_name(self, job: str) -> str:
+        """The engine name of a job's network, and the stem of its containers' names.
+
+        Docker names are global to the engine, while job names are unique only within one
+        state folder: two servers (two CI pipelines on a shared engine, each with its own
+        temporary state) may both run a job called `test-job`. A digest of the state
+        folder keeps their names apart; labels still say which server owns what."""
+        tag = hashlib.sha256(str(self.work_dir).encode()).hexdigest()[:8]
+        return f"{self.label_prefix}-{tag}-{job}"
 
 
 @dataclass
@@ -312,7 +323,7 @@ class JobRun:
             )
             and all(h.dirs.root.is_dir() for h in hosts)
         )
-        self._network = f"{prefix}-{spec.name}" if spec.instance_count > 1 else None
+        self._network = self.ctx.object_name(spec.name) if spec.instance_count > 1 else None
         if not usable:
             log.info("%s: leftovers of an unstarted run; launching again", spec.name)
             self._remove_leftovers(containers)
@@ -391,7 +402,7 @@ class JobRun:
         spec, prefix = self.spec, self.ctx.label_prefix
         if spec.instance_count <= 1:
             return None
-        name = f"{prefix}-{spec.name}"
+        name = self.ctx.object_name(spec.name)
         # Isolated multi-instance jobs still talk to each other, but not to the outside.
         self._ips = self.ctx.engine.create_network(
             name,
@@ -405,6 +416,7 @@ class JobRun:
         ips = self._ips if self._network else None
         return container_request(
             self.spec, host.name, host.dirs, limits, label_prefix=self.ctx.label_prefix,
+            name=f"{self.ctx.object_name(self.spec.name)}-{host.name}",
             work_dir=self.ctx.work_dir, s3_endpoint_url=self.ctx.container_s3_endpoint_url,
             network=self._network, ips=ips, credentials=self.ctx.stager.credentials)
 
@@ -623,7 +635,7 @@ class JobRun:
         for container in containers:
             self.ctx.engine.remove(container.id)
         if self.spec.instance_count > 1:
-            self.ctx.engine.remove_network(f"{self.ctx.label_prefix}-{self.spec.name}")
+            self.ctx.engine.remove_network(self.ctx.object_name(self.spec.name))
 
     def _status(self, status: str, message: str) -> None:
         if self._closed.is_set():

@@ -19,10 +19,12 @@ from orchestrator.runner.staging import DUMMY_CREDENTIALS
 
 
 def container_request(spec: JobSpec, host: str, dirs: layout.HostDirs, limits, *,
-                      label_prefix: str, work_dir: Path, s3_endpoint_url: str | None,
+                      label_prefix: str, name: str, work_dir: Path,
+                      s3_endpoint_url: str | None,
                       network: str | None, ips: dict[str, str] | None,
                       credentials: dict[str, str] = DUMMY_CREDENTIALS) -> ContainerRequest:
-    """`network`/`ips`: the job's network and every host's address on it (multi-instance);
+    """`name`: the container's engine name (unique on the engine, `RunContext.object_name`);
+    `network`/`ips`: the job's network and every host's address on it (multi-instance);
     `credentials`: for our S3 (the server's key for jobs when it authenticates requests)."""
     env = {"AWS_REGION": spec.region, "AWS_DEFAULT_REGION": spec.region}
     if not spec.network_isolation and s3_endpoint_url:
@@ -55,7 +57,7 @@ def container_request(spec: JobSpec, host: str, dirs: layout.HostDirs, limits, *
     else:
         network, aliases = DEFAULT_NETWORK, ()
     return ContainerRequest(
-        name=f"{label_prefix}-{spec.name}-{host}",
+        name=name,
         image=spec.image,
         hostname=host,
         command=command,

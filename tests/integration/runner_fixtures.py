@@ -207,7 +207,7 @@ class DockerHarness(EngineHarness):
         self.s3_host = self.engine.bridge_gateway()
 
     def networks(self, prefix: str, job: str) -> list[str]:
-        return [n["Name"] for n in self.docker.api.networks(names=[f"{prefix}-{job}"])]
+        return [n["Name"] for n in self.docker.api.networks(filters={"label": f"{prefix}.job={job}"})]
 
     def missing_image_reason(self, image: str) -> str:
         return f"image {image} not found locally; build it or docker pull it"
@@ -376,10 +376,11 @@ class Env:
             time.sleep(0.02)
 
     def new_backend(self, **kwargs) -> EngineBackend:
-        """Another backend on the same engine (a restarted server: containers live on)."""
+        """Another backend on the same engine (a restarted server: containers live on; with
+        another `work_dir`, another server sharing the engine)."""
         return EngineBackend(
             self.engine,
-            self.work_dir,
+            kwargs.pop("work_dir", self.work_dir),
             kwargs.pop("s3_url", self.s3.url),
             self.container_s3_url,
             owns_engine=False,

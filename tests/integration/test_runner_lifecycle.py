@@ -13,7 +13,13 @@ import pytest
 
 from orchestrator.runner.base import Channel
 from orchestrator.runner.resources import GIB, HostCapacity
-from tests.integration.runner_fixtures import GRACE, env, probe_image, s3_server  # noqa: F401
+from tests.integration.runner_fixtures import (  # noqa: F401
+    GRACE,
+    RecordingSink,
+    env,
+    probe_image,
+    s3_server,
+)
 
 
 def test_failure_file_becomes_the_failure_reason(env) -> None:
@@ -230,3 +236,25 @@ def test_concurrent_jobs_run_side_by_side(env) -> None:
         assert [t for t in env.sink.texts(job=spec.name) if "job" in t] == [f"job{i}"]
     for spec in specs:
         env.wait_cleaned(spec.name)
+
+
+def test_two_servers_run_jobs_of_the_same_name_side_by_side(env, tmp_path) -> None:
+    """Engine names (containers, networks) are global to the engine, job names only to one
+    state folder: two servers sharing an engine (two CI pipelines, each with its own
+    temporary state) may both run `test-job`, with two hosts each, at the same time."""
+    other_sink = RecordingSink()
+    other = env.new_backend(work_dir=tmp_path / "other-state" / "jobs")
+    spec = env.spec(hyperparameters={"sleep_seconds": "1", "final_lines": "done"},
+                    instance_count=2)
+    try:
+        env.backend.launch(spec, env.sink)
+        other.launch(spec, other_sink)
+        outcomes = [env.sink.outcome(spec.name, 300), other_sink.outcome(spec.name, 300)]
+        assert [o.kind for o in outcomes] == ["completed"] * 2, outcomes
+        assert max(o.training_start for o in outcomes) < min(o.training_end for o in outcomes)
+        for sink in (env.sink, other_sink):
+            assert sink.texts(job=spec.name).count("done") == 2  # one per host, its own
+        env.wait_cleaned(spec.name, other)
+    finally:
+        other.close()
+    env.wait_cleaned(spec.name)

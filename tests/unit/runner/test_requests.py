@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestrator.runner.base import JobSpec
 from orchestrator.runner.layout import host_dirs
+from orchestrator.runner.lifecycle import RunContext
 from orchestrator.runner.requests import container_request
 
 
@@ -19,7 +20,8 @@ def request(tmp_path, s, host="algo-1", **kw):
     kw.setdefault("network", None)
     kw.setdefault("ips", None)
     return container_request(s, host, host_dirs(tmp_path, s.name, host), None,
-                             label_prefix="smlocal", work_dir=tmp_path,
+                             label_prefix="smlocal", name=f"smlocal-x-{s.name}-{host}",
+                             work_dir=tmp_path,
                              s3_endpoint_url="http://172.17.0.1:4577", **kw)
 
 
@@ -54,3 +56,17 @@ def test_multi_instance_hosts_get_fixed_addresses_of_every_peer(tmp_path):
     r = request(tmp_path, spec(instance_count=2), host="algo-2", network="smlocal-job", ips=ips)
     assert (r.network, r.ip, r.aliases, r.extra_hosts) == ("smlocal-job", "10.9.0.3",
                                                            ("algo-2",), ips)
+
+
+def _context(work_dir) -> RunContext:
+    return RunContext(engine=None, stager=None, work_dir=work_dir, container_s3_endpoint_url=None,
+                      stop_grace_seconds=1.0, cpu_oversubscribe=True, label_prefix="smlocal",
+                      host_override=None, on_done=lambda *_: None)
+
+
+def test_engine_names_are_per_state_folder_and_stable(tmp_path):
+    """Two servers on one engine keep apart; a restarted server finds its own names again."""
+    a, b = _context(tmp_path / "a" / "jobs"), _context(tmp_path / "b" / "jobs")
+    assert a.object_name("job") != b.object_name("job")
+    assert a.object_name("job") == _context(tmp_path / "a" / "jobs").object_name("job")
+    assert a.object_name("job").startswith("smlocal-") and a.object_name("job").endswith("-job")
