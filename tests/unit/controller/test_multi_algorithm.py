@@ -6,8 +6,10 @@ import copy
 
 from orchestrator.controller.describe import objective_value
 from orchestrator.controller.harness import Harness, tuning_request
+from orchestrator.controller.records import TuningRecord
 from orchestrator.runner.base import JobSpec
 from orchestrator.runner.fake import FakeScript
+from orchestrator.strategies.bayesian.probes import launch_indices
 
 
 def multi_request() -> dict:
@@ -56,9 +58,6 @@ def test_each_definitions_history_carries_its_own_launch_order(tmp_path):
     """The name's counter numbers launches across definitions; a definition's strategy gets
     the order among its own launches (0, 1, 2, ...), which the Bayesian strategy's probes
     (bayesian/probes.py) need to tell its kinds of pick apart."""
-    from orchestrator.controller.records import TuningRecord
-    from orchestrator.strategies.bayesian.probes import launch_indices
-
     h = Harness(tmp_path, script)
     h.call("CreateHyperParameterTuningJob", multi_request())
     h.run()
