@@ -266,7 +266,8 @@ class SwarmHarness(EngineHarness):
     def node_folders(self, prefix: str, job: str) -> list[str]:
         # Both lab nodes share this machine's files: one listing covers both.
         root = Path(self.engine.node_dir) / "smlocal-swarm"
-        return sorted(p.name for p in root.glob(f"{prefix}-{job}-*")) if root.is_dir() else []
+        # <prefix>-<state digest>-<job>-<host>-<random> (RunContext.object_name)
+        return sorted(p.name for p in root.glob(f"{prefix}-*-{job}-*")) if root.is_dir() else []
 
     def missing_image_reason(self, image: str) -> str:
         return (f"image {image} not found locally; build it or docker pull it "

@@ -279,7 +279,8 @@ def test_losing_node_two_mid_job_is_retried_on_node_one(tmp_path, swarm_lab,  # 
 
 def lost_folders() -> set[Path]:
     root = Path("/var/tmp/smlocal-swarm")
-    return set(root.glob("smlocal-swarm-lost-algo-1-*")) if root.is_dir() else set()
+    # smlocal-<state digest>-<job>-<host>-<random> (RunContext.object_name)
+    return set(root.glob("smlocal-*-swarm-lost-algo-1-*")) if root.is_dir() else set()
 
 
 def probe_reports(logs: Any, name: str) -> dict[str, dict]:
