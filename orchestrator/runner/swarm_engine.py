@@ -22,7 +22,8 @@ with restart `none` runs its task once, like a job, and scales to zero cleanly. 
   transfer) and unpacks it into a node-local folder (`node_dir/smlocal-swarm/<id>` on the node).
   The training service is then pinned to that node and bind-mounts the sub-folders at the same
   container paths, so the user's image runs unmodified. When the task has ended a second helper
-  ("stage-out") on that node sends the writable folders back (PUT) and deletes the node folder;
+  ("stage-out") on that node sends the writable folders back (PUT) and deletes the node folder
+  (on the manager's own node, a server running as root reads and deletes the folder itself);
   the tar is unpacked into the host folders only through `runner.confined` (regular files and
   folders; names checked, links and special files dropped). While the task runs, its
   checkpoint folders are also copied from the node's engine every `checkpoint_pull_seconds`
@@ -115,6 +116,7 @@ class SwarmEngine(Services, Names, Sweep, Tasks, Nodes):
         node_engines: dict[str, str] | None = None,
         checkpoint_pull_seconds: float = 5.0,
         factory: Callable[[], docker.DockerClient] = new_swarm_client,
+        local_stage_out: bool | None = None,
     ) -> None:
         self.registry = registry or os.environ.get("SMLOCAL_SWARM_REGISTRY")
         self._address = address or os.environ.get("SMLOCAL_SWARM_ADDRESS")
@@ -124,6 +126,9 @@ class SwarmEngine(Services, Names, Sweep, Tasks, Nodes):
         self.node_dir = node_dir.rstrip("/")
         self.node_engines = dict(node_engines or env_node_engines())
         self.checkpoint_pull_seconds = checkpoint_pull_seconds  # <= 0: only when a host ends
+        # swarm_services.Services._stage_out_here; SMLOCAL_SWARM_LOCAL_STAGE_OUT=0 turns it off
+        self.local_stage_out = (os.environ.get("SMLOCAL_SWARM_LOCAL_STAGE_OUT", "1") != "0"
+                                if local_stage_out is None else local_stage_out)
         self._factory = factory
         self._client: docker.DockerClient | None = None
         self._node_clients: dict[str, docker.DockerClient] = {}  # node engine URL → client

@@ -180,6 +180,29 @@ def pack(mounts: list) -> bytes:
     return buf.getvalue()
 
 
+def pack_node_folder(root: Path, names: list[str]) -> bytes:
+    """What STAGE_OUT sends, read on this machine: a tar of the regular files below
+    `root/<name>` for each name (`m<i>`), read through `confined` (a link a container left
+    there is never followed)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in names:
+            top = root / name
+            for node in confined.iter_tree(top):
+                if node.kind != "file":
+                    continue
+                handle = confined.open_file(top, node.rel)
+                if handle is None:
+                    continue
+                with handle:
+                    data = handle.read()
+                info = tarfile.TarInfo(f"{name}/{node.rel}")
+                info.size, info.mode = len(data), node.mode & 0o777
+                info.mtime = node.mtime_ns // 10**9
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def unpack(data: bytes, mounts: list) -> None:
     """Regular files of a node's tar into the writable mounts' host folders (`confined`); a
     file the container deleted on the node (sent in, not sent back) is deleted here too, so

@@ -78,3 +78,30 @@ def test_unsafe_names_are_dropped(tmp_path: Path) -> None:
     buf.seek(0)
     assert mirror_folder(buf, [(str(ckpt), "/opt/ml/checkpoints", False)], 0) == 1
     assert files(ckpt) == {"ok.txt": b"hi"} and not (tmp_path / "escape.txt").exists()
+
+
+def test_a_node_folder_read_here_comes_back_as_the_helper_would_send_it(tmp_path: Path) -> None:
+    """pack_node_folder + unpack (stage-out on the manager's own node): the named writable
+    folders' regular files reach their host folders, files deleted on the node are deleted,
+    links the container left are never followed, other folders are not sent."""
+    from orchestrator.runner.swarm_transfer import pack_node_folder, unpack
+
+    node = tmp_path / "node"
+    (node / "m0" / "sub").mkdir(parents=True)
+    (node / "m1").mkdir()
+    (node / "m0" / "model.bin").write_bytes(b"m")
+    (node / "m0" / "sub" / "w.txt").write_bytes(b"w")
+    (node / "m0" / "secret").symlink_to("/etc/passwd")
+    (node / "m0" / "outside").symlink_to(tmp_path)
+    (node / "m1" / "x.csv").write_bytes(b"input, read-only")
+    model, data = tmp_path / "model", tmp_path / "train"
+    model.mkdir()
+    data.mkdir()
+    (model / "stale.txt").write_bytes(b"sent in, deleted by the job")
+    mounts = [(str(model), "/opt/ml/model", False), (str(data), "/opt/ml/input/data/train", True)]
+
+    unpack(pack_node_folder(node, ["m0"]), mounts)
+
+    assert files(model) == {"model.bin": b"m", "sub/w.txt": b"w"}
+    assert not (model / "secret").exists() and not (model / "outside").exists()
+    assert files(data) == {}
