@@ -159,24 +159,10 @@ def pack(mounts: list) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for i, (src, _dst, _ro) in enumerate(mounts):
-            root = Path(src)
             folder = tarfile.TarInfo(f"m{i}")
             folder.type, folder.mode = tarfile.DIRTYPE, 0o777
             tar.addfile(folder)
-            for node in confined.iter_tree(root):
-                info = tarfile.TarInfo(f"m{i}/{node.rel}")
-                info.mtime = node.mtime_ns // 10**9
-                if node.kind == "dir":
-                    info.type, info.mode = tarfile.DIRTYPE, 0o777
-                    tar.addfile(info)
-                elif node.kind == "file":
-                    handle = confined.open_file(root, node.rel)
-                    if handle is None:
-                        continue
-                    with handle:
-                        data = handle.read()
-                    info.size, info.mode = len(data), node.mode & 0o777
-                    tar.addfile(info, io.BytesIO(data))
+            _add_tree(tar, Path(src), f"m{i}", folders=True)
     return buf.getvalue()
 
 
@@ -187,20 +173,27 @@ def pack_node_folder(root: Path, names: list[str]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name in names:
-            top = root / name
-            for node in confined.iter_tree(top):
-                if node.kind != "file":
-                    continue
-                handle = confined.open_file(top, node.rel)
-                if handle is None:
-                    continue
-                with handle:
-                    data = handle.read()
-                info = tarfile.TarInfo(f"{name}/{node.rel}")
-                info.size, info.mode = len(data), node.mode & 0o777
-                info.mtime = node.mtime_ns // 10**9
-                tar.addfile(info, io.BytesIO(data))
+            _add_tree(tar, root / name, name, folders=False)
     return buf.getvalue()
+
+
+def _add_tree(tar: tarfile.TarFile, root: Path, prefix: str, *, folders: bool) -> None:
+    """The regular files below `root` (and with `folders` its folders, mode 0o777) into `tar`
+    under `prefix/`, read through `confined`."""
+    for node in confined.iter_tree(root):
+        info = tarfile.TarInfo(f"{prefix}/{node.rel}")
+        info.mtime = node.mtime_ns // 10**9
+        if node.kind == "dir" and folders:
+            info.type, info.mode = tarfile.DIRTYPE, 0o777
+            tar.addfile(info)
+        elif node.kind == "file":
+            handle = confined.open_file(root, node.rel)
+            if handle is None:
+                continue
+            with handle:
+                data = handle.read()
+            info.size, info.mode = len(data), node.mode & 0o777
+            tar.addfile(info, io.BytesIO(data))
 
 
 def unpack(data: bytes, mounts: list) -> None:
