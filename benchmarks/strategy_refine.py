@@ -53,15 +53,20 @@ def holds_both_walls(config: dict) -> bool:
     return _wall(a) + _wall(1 - tb) < 2 * _wall(1.0) + 1e-3
 
 
+def _round(opt: Any) -> list[tuple[dict, float]]:
+    """One par4x12 round: ask BATCH, evaluate them, tell them."""
+    configs = opt.ask(BATCH)
+    values = [PROBLEM.objective(c) for c in configs]
+    opt.tell(configs, values)
+    return list(zip(configs, values, strict=True))
+
+
 def trace(optimizer: str, seed: int) -> list[tuple[dict, float]]:
     """One par4x12 run: the launched configurations with their values, in launch order."""
     opt = make_optimizer(optimizer, PROBLEM, seed, parallel=True)
     out: list[tuple[dict, float]] = []
     while len(out) < LAUNCHES:
-        configs = opt.ask(BATCH)
-        values = [PROBLEM.objective(c) for c in configs]
-        opt.tell(configs, values)
-        out += list(zip(configs, values, strict=True))
+        out += _round(opt)
     return out
 
 
@@ -93,13 +98,10 @@ def continue_from(optimizer: str, seed: int, history: list[tuple[dict, float]]) 
         _tell_optuna(opt, history)
     else:
         opt.tell([c for c, _ in history], [v for _, v in history])
-    best = min(v for _, v in history)
-    for _ in range((LAUNCHES - len(history)) // BATCH):
-        configs = opt.ask(BATCH)
-        values = [PROBLEM.objective(c) for c in configs]
-        opt.tell(configs, values)
-        best = min(best, *values)
-    return best - OPTIMUM
+    run = list(history)
+    while len(run) < LAUNCHES:
+        run += _round(opt)
+    return min(v for _, v in run) - OPTIMUM
 
 
 def _job(args: tuple) -> tuple:

@@ -315,53 +315,50 @@ class BayesianStrategy:
             history, first, self.maximize, start=self.n_init + len(pending) + n - 1,
             before=self.mean_probe == 2)
         for i in range(n):
-            if batch and (first + i) % PERIOD == BOUND_TEST_SLOT:
-                config = self._bound_test(centers[0], theta, launched, seen)
-                if config is not None:
-                    seen.add(self.space.key(config))
-                    P.append(self.space.to_unit(config))
-                    out.append(config)
-                    launched.append(config)
-                    continue
-            if zero is not None and uses_mean_zero(first + i, leads):
-                post, best = self._with_pending(*zero, theta, np.array(P), rng, src)
-            elif thetas:
-                n_f = max(1, self.n_fantasies // len(thetas))
-                members = [self._with_pending(b, data, t, np.array(P), rng, src, n_f)
-                           for b, t in zip(bases, thetas, strict=True)]
-                post = Ensemble([(p, b - self.xi) for p, b in members])
-                best = members[0][1]
-            elif other is not None and self._use_other(len(P)):
-                post, best = self._with_pending(*other, np.array(P), rng)
-            else:
-                post, best = self._with_pending(base, data, theta, np.array(P), rng, src)
-            penalty = None
-            if self.pending_mode.endswith("lp") and P:
-                if lipschitz is None:
-                    lipschitz = self._lipschitz(base, data, rng)
-                penalty = self._penalty(base, data, np.array(P), lipschitz)
-            config = maximize_acquisition(
-                self.space, post, best - self.xi, rng, seen, centers, self._exhaustive,
-                per_level=self.per_level, snap=self.bound_snap,
-                fixed=self._under_floor(launched), penalty=penalty)
+            config = self._bound_test(first + i, batch, centers, theta, launched, seen)
             if config is None:
-                config = next(iter(sample_unseen(self.space, rng, 1, seen)), None)
+                if zero is not None and uses_mean_zero(first + i, leads):
+                    post, best = self._with_pending(*zero, theta, np.array(P), rng, src)
+                elif thetas:
+                    n_f = max(1, self.n_fantasies // len(thetas))
+                    members = [self._with_pending(b, data, t, np.array(P), rng, src, n_f)
+                               for b, t in zip(bases, thetas, strict=True)]
+                    post = Ensemble([(p, b - self.xi) for p, b in members])
+                    best = members[0][1]
+                elif other is not None and self._use_other(len(P)):
+                    post, best = self._with_pending(*other, np.array(P), rng)
+                else:
+                    post, best = self._with_pending(base, data, theta, np.array(P), rng, src)
+                penalty = None
+                if self.pending_mode.endswith("lp") and P:
+                    if lipschitz is None:
+                        lipschitz = self._lipschitz(base, data, rng)
+                    penalty = self._penalty(base, data, np.array(P), lipschitz)
+                config = maximize_acquisition(
+                    self.space, post, best - self.xi, rng, seen, centers, self._exhaustive,
+                    per_level=self.per_level, snap=self.bound_snap,
+                    fixed=self._under_floor(launched), penalty=penalty)
                 if config is None:
-                    break
+                    config = next(iter(sample_unseen(self.space, rng, 1, seen)), None)
+                    if config is None:
+                        break
             seen.add(self.space.key(config))
             P.append(self.space.to_unit(config))
             out.append(config)
             launched.append(config)
         return out
 
-    def _bound_test(self, incumbent: np.ndarray, theta: np.ndarray,
+    def _bound_test(self, index: int, batch: bool, centers: np.ndarray, theta: np.ndarray,
                     launched: Sequence[Params], seen: set[tuple]) -> Params | None:
-        """bound_tests.py: the incumbent with a hyperparameter whose length scale is at least
+        """bound_tests.py: for a batch's pick at launch `index` = SLOT mod PERIOD, the
+        incumbent (centers[0]; none before this task has its own observations, e.g. a warm
+        start's first picks) with a hyperparameter whose length scale is at least
         `bound_tests` (the chosen GP's theta) moved onto a bound not yet tried near it."""
-        if not math.isfinite(self.bound_tests):
+        if not math.isfinite(self.bound_tests) or not batch \
+                or index % PERIOD != BOUND_TEST_SLOT or centers.shape[0] == 0:
             return None
         cols = self.space.numeric_cols
-        return bound_test(self.space, incumbent, np.exp(theta[cols]), launched, seen,
+        return bound_test(self.space, centers[0], np.exp(theta[cols]), launched, seen,
                           self.bound_tests)
 
     def _data_and_theta(self, history: Sequence[Observation], rng: np.random.Generator
