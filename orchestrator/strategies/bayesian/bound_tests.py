@@ -1,6 +1,7 @@
 """Bound tests: one batch pick in four tries the incumbent with a hyperparameter moved onto a
 range bound, when the model finds that hyperparameter nearly irrelevant (issue 14, trap 3;
-strategy option `bound_tests`, off by default: strategy-notes.md, seventeenth session).
+strategy option `bound_tests`, T = 1.0 by default since the nineteenth session, `inf` turns
+it off: strategy-notes.md, seventeenth and nineteenth sessions).
 
 Notation: x* the incumbent (encoded in the unit cube), l_j the GP's fitted length scale of
 numeric column j (unit-cube units, so l_j = 1 is the whole range), T the threshold

@@ -52,6 +52,9 @@ from orchestrator.strategies.bayesian.warp import LOG_AB_BOUNDS, LOG_AB_VAR, kum
 
 SQRT5 = math.sqrt(5.0)
 JITTER = 1e-8
+# a fantasy's noise, relative to the signal variance: small enough that a pending point's
+# posterior variance collapses, large enough for a Cholesky factor of near-duplicate rows
+EXACT_NOISE = 1e-6
 LOG_LS_BOUNDS = (math.log(1e-2), math.log(1e3))
 LOG_SF2_BOUNDS = (math.log(5e-2), math.log(20.0))
 LOG_SN2_BOUNDS = (math.log(1e-6), math.log(1.0))
@@ -386,7 +389,10 @@ class Posterior:
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, theta: np.ndarray,
                  levels: Levels | None = None, warp_cols: np.ndarray | None = None,
-                 additive: Additive | None = None) -> None:
+                 additive: Additive | None = None, n_exact: int = 0) -> None:
+        """`n_exact`: the last rows are values of the latent function, not noisy
+        observations (a batch's fantasies, strategy.py step 4): their noise is `EXACT_NOISE`
+        times the signal variance instead of the fitted s_n^2."""
         n, d = X.shape
         self.warp = None
         iv = d + 2 + (levels is not None)
@@ -408,8 +414,9 @@ class Posterior:
             self.w = math.exp(theta[d + 2])
             self.num = levels.numeric(d)
         Kf = self._full_kernel(X)
-        K = Kf + (self.sn2 + JITTER) * np.eye(n)
-        self.L = _cholesky(K)  # GPML Alg. 2.1 line 2
+        noise = np.full(n, self.sn2 + JITTER)
+        noise[n - n_exact:] = EXACT_NOISE * self.sf2
+        self.L = _cholesky(Kf + np.diag(noise))  # GPML Alg. 2.1 line 2
         Y = Y.reshape(n, -1)
         self.A = _cho_solve(self.L, Y)  # alpha, one column per target
 

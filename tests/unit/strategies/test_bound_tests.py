@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.strategies import Observation, SearchSpace
 from orchestrator.strategies.bayesian import BayesianStrategy
+from orchestrator.strategies.bayesian import strategy as strategy_module
 from orchestrator.strategies.bayesian.bound_tests import NEAR, SLOT, bound_test
 from tests.unit.strategies.test_bayesian_candidates import SPACE  # lr log, x, k int, c cat
 
@@ -82,7 +83,7 @@ def _irrelevant_x_history(n: int) -> tuple[SearchSpace, list[Observation]]:
                    for i, p in enumerate(pts)]
 
 
-def test_the_batch_pick_at_launch_index_2_mod_4_is_the_test_and_no_other_is():
+def test_the_batch_pick_at_launch_index_2_mod_4_is_the_test_and_no_other_is(monkeypatch):
     space, history = _irrelevant_x_history(18)  # launches 0-17: the next is 18, 2 mod 4
     assert len(history) % 4 == SLOT
     best = min(history, key=lambda o: o.value).params
@@ -92,9 +93,22 @@ def test_the_batch_pick_at_launch_index_2_mod_4_is_the_test_and_no_other_is():
     picks = s.suggest(history, [], 4)
     assert picks[0] == test
     assert test not in picks[1:]
-    # the slot passed: no test; sequential: never; off by default (bound_tests = inf)
-    assert s.suggest(history[:-1], [], 2)[1] != test
+    # other launch indices (16, 17 here) never test; sequential: never; on by default, off
+    # with bound_tests = inf
+    tests: list[dict] = []
+    real = strategy_module.bound_test
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        tests.append(got := real(*args, **kwargs))
+        return got
+
+    monkeypatch.setattr(strategy_module, "bound_test", spy)
+    s.suggest(history[:-2], [], 2)
+    assert tests == []
+    s.suggest(history, [], 4)
+    assert tests == [test]
+    monkeypatch.undo()
     assert s.suggest(history, [], 1)[0] != test
-    off = BayesianStrategy(space, maximize=False, seed=0)
-    assert off.bound_tests == math.inf
+    assert BayesianStrategy(space, maximize=False, seed=0).suggest(history, [], 4)[0] == test
+    off = BayesianStrategy(space, maximize=False, seed=0, bound_tests=math.inf)
     assert off.suggest(history, [], 4)[0] != test

@@ -184,10 +184,11 @@ def _record_fits(monkeypatch, strategy: BayesianStrategy) -> list[tuple[int, boo
     calls: list[tuple[int, bool, bool]] = []
     fit = strategy._fit
 
-    def spy(data, rng, points=None, init=None, maxiter=100):  # type: ignore[no-untyped-def]
+    def spy(data, rng, points=None, init=None, maxiter=100,  # type: ignore[no-untyped-def]
+            prior=None):
         calls.append((min(data.X.shape[0], points or strategy.fit_points),
                       data.warp is not None, init is not None))
-        return fit(data, rng, points=points, init=init, maxiter=maxiter)
+        return fit(data, rng, points=points, init=init, maxiter=maxiter, prior=prior)
 
     monkeypatch.setattr(strategy, "_fit", spy)
     return calls
