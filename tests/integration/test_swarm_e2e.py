@@ -75,8 +75,18 @@ def only_node_two(api: docker.APIClient) -> Iterator[None]:
     node = manager_node(api)
 
     def set_availability(value: str) -> None:
-        spec = api.inspect_node(node)
-        api.update_node(node, spec["Version"]["Index"], {**spec["Spec"], "Availability": value})
+        # the node's version moves with its own status updates between inspect and update;
+        # the manager then refuses with "update out of sequence", and docker's CLI re-reads
+        # and retries (seen once in a full run of the suite)
+        for attempt in range(5):
+            spec = api.inspect_node(node)
+            try:
+                api.update_node(node, spec["Version"]["Index"],
+                                {**spec["Spec"], "Availability": value})
+                return
+            except docker.errors.APIError as exc:
+                if "out of sequence" not in str(exc) or attempt == 4:
+                    raise
 
     set_availability("drain")
     try:
