@@ -12,16 +12,7 @@ from orchestrator.strategies import Observation, SearchSpace
 from orchestrator.strategies.bayesian import BayesianStrategy
 from orchestrator.strategies.bayesian.gp import EXACT_NOISE, Posterior
 from orchestrator.strategies.bayesian.optimize import _score
-
-BRANIN = {"ContinuousParameterRanges": [
-    {"Name": "x1", "MinValue": "-5", "MaxValue": "10", "ScalingType": "Linear"},
-    {"Name": "x2", "MinValue": "0", "MaxValue": "15", "ScalingType": "Linear"}]}
-
-
-def branin(p: dict) -> float:
-    x1, x2 = float(p["x1"]), float(p["x2"])
-    return ((x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
-            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+from tests.unit.strategies.test_bayesian import BRANIN, branin
 
 
 def _history(n: int = 12) -> tuple[SearchSpace, list[Observation]]:
@@ -68,6 +59,8 @@ def test_a_pending_point_keeps_expected_improvement_only_with_noisy_fantasies(la
 
 
 def test_latent_fantasies_spread_a_batch_away_from_its_earlier_picks():
+    """End to end, both modes: a batch of four distinct picks (the property itself is the
+    test above)."""
     space, history = _history(16)
     for latent in (0, 1):
         s = BayesianStrategy(space, maximize=False, seed=4, pend_latent=latent)
